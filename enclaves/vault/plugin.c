@@ -1,0 +1,212 @@
+/* The exports of the vault enclave (ABI.md, "Exports"). */
+#include "plugin.h"
+
+#include <stdlib.h>
+
+#include "config.h"
+#include "extism.h"
+#include "keys.h"
+#include "seal.h"
+#include "secure.h"
+#include "status.h"
+
+static size_t g_used; /* bytes of res->buf handed out; reset per call */
+
+uint8_t *result_add(result_t *res, const uint8_t *p, size_t len) {
+    uint8_t *dst;
+    if (res->n >= FRAME_MAX_FIELDS || len > sizeof(res->buf) - g_used) return NULL;
+    dst = res->buf + g_used;
+    if (p != NULL && len > 0) memcpy(dst, p, len);
+    g_used += len;
+    res->f[res->n].ptr = dst;
+    res->f[res->n].len = len;
+    res->n++;
+    return dst;
+}
+
+void result_add_ref(result_t *res, const uint8_t *p, size_t len) {
+    if (res->n >= FRAME_MAX_FIELDS) return;
+    res->f[res->n].ptr = p;
+    res->f[res->n].len = len;
+    res->n++;
+}
+
+/* Overwrites the stack area below the caller that the operation just used, so that
+ * intermediate values left there by the crypto code (libsecp256k1, SHA-256 rounds,
+ * ChaCha20 state) do not outlive the call. */
+__attribute__((noinline)) static void scrub_stack(void) {
+    uint8_t area[32768];
+    secure_zero(area, sizeof(area));
+}
+
+int32_t run_export(unsigned count, op_fn op) {
+    frame_in_t in;
+    result_t res;
+    int rc;
+    memset(&res, 0, sizeof(res));
+    g_used = 0;
+    keys_take_error();
+    rc = frame_in_read(&in, count);
+    if (rc == HW_OK) rc = op(in.f, &res);
+    if (keys_take_error()) rc = E_INTERNAL;
+    if (rc == HW_OK) frame_out_ok(res.f, res.n);
+    else frame_out_status(rc);
+    if (res.heap != NULL) {
+        secure_zero(res.heap, res.heaplen);
+        free(res.heap);
+    }
+    secure_zero(&res, sizeof(res));
+    frame_in_free(&in);
+    scrub_stack();
+    return 0;
+}
+
+static int check_vault_id(const field_t *f) {
+    return (f->len >= 1 && f->len <= VAULT_ID_MAX) ? HW_OK : E_BAD_INPUT;
+}
+
+static int check_password(const field_t *f) {
+    return (f->len >= 1 && f->len <= PASSWORD_MAX) ? HW_OK : E_BAD_INPUT;
+}
+
+/* Opens sealed data and checks the key inside; E_CORRUPT when it is not a valid key. */
+static int open_sealed(const field_t *sealed, const field_t *vid, uint8_t sk[32], uint32_t *epoch) {
+    uint32_t key_id;
+    int rc = vault_open(sealed->ptr, sealed->len, vid->ptr, vid->len, sk, &key_id, epoch), valid = 0;
+    if (rc != HW_OK) return rc;
+    rc = keys_seckey_valid(sk, &valid);
+    if (rc == HW_OK && !valid) rc = E_CORRUPT;
+    if (rc != HW_OK) secure_zero(sk, 32);
+    return rc;
+}
+
+/* info: - -> name, ABI version, current key id (or 0 bytes). */
+static int op_info(const field_t *in, result_t *res) {
+    static const char name[] = "hway-vault";
+    uint8_t ver = 1, id[4];
+    int rc = config_load();
+    (void)in;
+    if (rc == E_NO_MEMORY) return rc;
+    result_add(res, (const uint8_t *)name, sizeof(name) - 1);
+    result_add(res, &ver, 1);
+    if (rc == HW_OK) {
+        store32_le(id, config_current_id());
+        result_add(res, id, 4);
+    } else {
+        result_add(res, NULL, 0);
+    }
+    return HW_OK;
+}
+
+/* generate: vault id -> sealed, public key. */
+static int op_generate(const field_t *in, result_t *res) {
+    uint8_t sk[32], *sealed, *pub;
+    int rc;
+    if ((rc = check_vault_id(&in[0])) != HW_OK) return rc;
+    if ((rc = config_load()) != HW_OK) return rc;
+    sealed = result_add(res, NULL, SEALED_LEN);
+    pub = result_add(res, NULL, 33);
+    if (sealed == NULL || pub == NULL) return E_INTERNAL;
+    rc = keys_generate(sk);
+    if (rc == HW_OK) rc = keys_pubkey(sk, pub);
+    if (rc == E_INVALID_KEY) rc = E_INTERNAL;
+    if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, in[0].ptr, in[0].len, sk, sealed);
+    secure_zero(sk, sizeof(sk));
+    return rc;
+}
+
+/* sign: sealed, vault id, digest -> signature, recovery id. */
+static int op_sign(const field_t *in, result_t *res) {
+    uint8_t sk[32], *sig, *rec;
+    uint32_t epoch;
+    int rc;
+    if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
+    if (in[2].len != 32) return E_BAD_INPUT;
+    if ((rc = config_load()) != HW_OK) return rc;
+    sig = result_add(res, NULL, 64);
+    rec = result_add(res, NULL, 1);
+    if (sig == NULL || rec == NULL) return E_INTERNAL;
+    rc = open_sealed(&in[0], &in[1], sk, &epoch);
+    if (rc == HW_OK) rc = keys_sign(sk, in[2].ptr, sig, rec);
+    if (rc == E_INVALID_KEY) rc = E_CORRUPT;
+    secure_zero(sk, sizeof(sk));
+    return rc;
+}
+
+/* verify: public key, digest, signature, flags -> valid. */
+static int op_verify(const field_t *in, result_t *res) {
+    uint8_t v;
+    int valid = 0, rc;
+    if (in[1].len != 32) return E_BAD_INPUT;
+    if (in[3].len != 1 || (in[3].ptr[0] & ~(VERIFY_FLAG_ALLOW_HIGH_S | VERIFY_FLAG_DER)) != 0)
+        return E_BAD_INPUT;
+    rc = keys_verify(in[0].ptr, in[0].len, in[1].ptr, in[2].ptr, in[2].len, in[3].ptr[0], &valid);
+    if (rc != HW_OK) return rc;
+    v = valid ? 1 : 0;
+    result_add(res, &v, 1);
+    return HW_OK;
+}
+
+/* refresh: sealed, vault id -> sealed (current key, epoch + 1), public key, epoch. */
+static int op_refresh(const field_t *in, result_t *res) {
+    uint8_t sk[32], *sealed, *pub, *ep;
+    uint32_t epoch = 0;
+    int rc;
+    if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
+    if ((rc = config_load()) != HW_OK) return rc;
+    sealed = result_add(res, NULL, SEALED_LEN);
+    pub = result_add(res, NULL, 33);
+    ep = result_add(res, NULL, 4);
+    if (sealed == NULL || pub == NULL || ep == NULL) return E_INTERNAL;
+    rc = open_sealed(&in[0], &in[1], sk, &epoch);
+    if (rc == HW_OK && epoch == 0xffffffffu) rc = E_INTERNAL;
+    if (rc == HW_OK) rc = keys_pubkey(sk, pub);
+    if (rc == E_INVALID_KEY) rc = E_CORRUPT;
+    if (rc == HW_OK) rc = vault_seal(config_current_id(), epoch + 1, in[1].ptr, in[1].len, sk, sealed);
+    if (rc == HW_OK) store32_le(ep, epoch + 1);
+    secure_zero(sk, sizeof(sk));
+    return rc;
+}
+
+/* export: sealed, vault id, password -> envelope. */
+static int op_export(const field_t *in, result_t *res) {
+    uint8_t sk[32], *env;
+    uint32_t epoch;
+    int rc;
+    if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
+    if ((rc = check_password(&in[2])) != HW_OK) return rc;
+    if ((rc = config_load()) != HW_OK) return rc;
+    env = result_add(res, NULL, ENV_LEN);
+    if (env == NULL) return E_INTERNAL;
+    rc = open_sealed(&in[0], &in[1], sk, &epoch);
+    if (rc == HW_OK) rc = envelope_export(sk, in[2].ptr, in[2].len, env);
+    secure_zero(sk, sizeof(sk));
+    return rc;
+}
+
+/* import: envelope, password, vault id -> sealed (epoch 0), public key. */
+static int op_import(const field_t *in, result_t *res) {
+    uint8_t sk[32], *sealed, *pub;
+    int rc, valid = 0;
+    if ((rc = check_password(&in[1])) != HW_OK) return rc;
+    if ((rc = check_vault_id(&in[2])) != HW_OK) return rc;
+    if ((rc = config_load()) != HW_OK) return rc;
+    sealed = result_add(res, NULL, SEALED_LEN);
+    pub = result_add(res, NULL, 33);
+    if (sealed == NULL || pub == NULL) return E_INTERNAL;
+    rc = envelope_import(in[0].ptr, in[0].len, in[1].ptr, in[1].len, sk);
+    if (rc == HW_OK) rc = keys_seckey_valid(sk, &valid);
+    if (rc == HW_OK && !valid) rc = E_INVALID_KEY;
+    if (rc == HW_OK) rc = keys_pubkey(sk, pub);
+    if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, in[2].ptr, in[2].len, sk, sealed);
+    secure_zero(sk, sizeof(sk));
+    return rc;
+}
+
+EXPORT("info") int32_t x_info(void) { return run_export(0, op_info); }
+EXPORT("generate") int32_t x_generate(void) { return run_export(1, op_generate); }
+EXPORT("sign") int32_t x_sign(void) { return run_export(3, op_sign); }
+EXPORT("verify") int32_t x_verify(void) { return run_export(4, op_verify); }
+EXPORT("refresh") int32_t x_refresh(void) { return run_export(2, op_refresh); }
+EXPORT("export") int32_t x_export(void) { return run_export(3, op_export); }
+EXPORT("import") int32_t x_import(void) { return run_export(3, op_import); }

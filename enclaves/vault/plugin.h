@@ -1,0 +1,29 @@
+/* Shared plumbing of the exports: one input frame in, one output frame out. */
+#ifndef HWAY_PLUGIN_H
+#define HWAY_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+
+typedef struct {
+    field_t f[FRAME_MAX_FIELDS];
+    unsigned n;
+    uint8_t buf[512];   /* small outputs */
+    uint8_t *heap;      /* large outputs (test exports), zeroised and freed by run_export */
+    size_t heaplen;
+} result_t;
+
+typedef int (*op_fn)(const field_t *in, result_t *res);
+
+/* Reads a frame of `count` fields, runs op, writes the output frame. Returns 0. */
+int32_t run_export(unsigned count, op_fn op);
+
+/* Appends a field pointing at `len` bytes of res->buf (copied from p when p != NULL);
+ * returns the pointer to the bytes in res->buf or NULL when it does not fit. */
+uint8_t *result_add(result_t *res, const uint8_t *p, size_t len);
+/* Appends a field pointing at external memory that outlives the result (e.g. res->heap). */
+void result_add_ref(result_t *res, const uint8_t *p, size_t len);
+
+#endif

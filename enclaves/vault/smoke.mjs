@@ -1,0 +1,200 @@
+// Developer smoke test of the vault enclave (not the jest suite).
+// Run from the repository root after `bash enclaves/vault/build.sh`:
+//   node --disable-warning=ExperimentalWarning enclaves/vault/smoke.mjs
+import createPlugin from '@extism/extism';
+import { readFileSync } from 'node:fs';
+import { createHash, scryptSync, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { secp256k1 as noble } from '@noble/curves/secp256k1.js';
+
+const require = createRequire(import.meta.url);
+const secpNpm = require('secp256k1');
+const WP = '/work/shared/testvectors/wycheproof';
+
+let failures = 0;
+const ok = (cond, msg) => { if (!cond) { failures++; console.log('FAIL', msg); } };
+const hex = (b) => Buffer.from(b).toString('hex');
+const unhex = (h) => Uint8Array.from(Buffer.from(h, 'hex'));
+const u16 = (n) => Uint8Array.of(n & 0xff, n >> 8);
+const u32 = (n) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return new Uint8Array(b); };
+const utf8 = (s) => new TextEncoder().encode(s);
+
+function frame(fields) {
+  const parts = [Uint8Array.of(1, fields.length)];
+  for (const f of fields) { parts.push(u16(f.length)); parts.push(f); }
+  return Buffer.concat(parts);
+}
+function unframe(out) {
+  const b = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+  if (b[0] !== 1) throw new Error('bad output version');
+  const status = b[1], n = b[2], fields = [];
+  let p = 3;
+  for (let i = 0; i < n; i++) { const l = b[p] | (b[p + 1] << 8); fields.push(b.slice(p + 2, p + 2 + l)); p += 2 + l; }
+  if (p !== b.length) throw new Error('trailing output bytes');
+  return { status, fields };
+}
+
+const K1 = hex(randomBytes(32)), K2 = hex(randomBytes(32));
+const cfg = (keys, cur) => ({ hway_master_keys: keys, hway_current_key: String(cur) });
+async function load(file, config) {
+  return createPlugin({ wasm: [{ data: readFileSync(file) }], config }, { useWasi: true });
+}
+async function call(p, fn, fields) {
+  const out = await p.call(fn, frame(fields));
+  return unframe(out);
+}
+
+const prod = await load('enclaves/vault.wasm', cfg(`1:${K1}`, 1));
+const both = await load('enclaves/vault.wasm', cfg(`1:${K1}, 2:${K2}`, 2));
+const only2 = await load('enclaves/vault.wasm', cfg(`2:${K2}`, 2));
+const none = await load('enclaves/vault.wasm', {});
+const bad = await load('enclaves/vault.wasm', cfg(`1:zz`, 1));
+const test = await load('enclaves/vault-test.wasm', {});
+
+// info
+let r = await call(prod, 'info', []);
+ok(r.status === 0 && Buffer.from(r.fields[0]).toString() === 'hway-vault' && r.fields[1][0] === 1 && hex(r.fields[2]) === '01000000', 'info');
+r = await call(none, 'info', []);
+ok(r.status === 0 && r.fields[2].length === 0, 'info unconfigured');
+ok((await call(none, 'generate', [utf8('v')])).status === 6, 'generate unconfigured -> E_CONFIG');
+ok((await call(bad, 'generate', [utf8('v')])).status === 6, 'generate malformed config -> E_CONFIG');
+
+// generate / sign / verify
+const vid = utf8('vault-1');
+r = await call(prod, 'generate', [vid]);
+ok(r.status === 0 && r.fields[0].length === 81 && r.fields[1].length === 33, 'generate');
+const [sealed, pub] = r.fields;
+const digest = createHash('sha256').update('hello').digest();
+r = await call(prod, 'sign', [sealed, vid, digest]);
+ok(r.status === 0 && r.fields[0].length === 64 && r.fields[1].length === 1, 'sign');
+const [sig, rec] = r.fields;
+ok(noble.verify(sig, digest, pub, { prehash: false, lowS: true, format: 'compact' }), 'noble verifies (low-S)');
+ok(secpNpm.ecdsaVerify(sig, digest, pub), 'secp256k1 npm verifies');
+ok(hex(secpNpm.ecdsaRecover(sig, rec[0], digest, true)) === hex(pub), 'recovery id recovers the key');
+const r2 = await call(prod, 'sign', [sealed, vid, digest]);
+ok(hex(r2.fields[0]) === hex(sig), 'RFC 6979 deterministic');
+r = await call(prod, 'verify', [pub, digest, sig, Uint8Array.of(0)]);
+ok(r.status === 0 && r.fields[0][0] === 1, 'verify own signature');
+r = await call(prod, 'verify', [pub, createHash('sha256').update('x').digest(), sig, Uint8Array.of(0)]);
+ok(r.status === 0 && r.fields[0][0] === 0, 'verify wrong digest -> 0');
+ok((await call(prod, 'verify', [pub, digest.subarray(0, 31), sig, Uint8Array.of(0)])).status === 1, 'verify short digest -> E_BAD_INPUT');
+ok((await call(prod, 'sign', [sealed, utf8('vault-2'), digest])).status === 2, 'sign other vault id -> E_CORRUPT');
+const tampered = Uint8Array.from(sealed); tampered[40] ^= 1;
+ok((await call(prod, 'sign', [tampered, vid, digest])).status === 2, 'sign tampered -> E_CORRUPT');
+ok((await call(only2, 'sign', [sealed, vid, digest])).status === 4, 'sign retired key -> E_KEY_RETIRED');
+ok((await call(prod, 'sign', [sealed, vid, digest, digest])).status === 1, 'wrong field count -> E_BAD_INPUT');
+
+// refresh under key 2
+r = await call(both, 'refresh', [sealed, vid]);
+ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[2]) === '01000000' && hex(r.fields[0].subarray(0, 9)) === '010200000001000000', 'refresh');
+const sealed2 = r.fields[0];
+ok((await call(only2, 'sign', [sealed2, vid, digest])).status === 0, 'sign after refresh with only key 2');
+ok((await call(only2, 'refresh', [sealed, vid])).status === 4, 'refresh retired -> E_KEY_RETIRED');
+
+// export / import
+let t0 = performance.now();
+r = await call(prod, 'export', [sealed, vid, utf8('correct horse')]);
+const tExport = performance.now() - t0;
+ok(r.status === 0, 'export status ' + r.status);
+const env = r.fields[0];
+console.log('envelope length', env.length, 'header', hex(env.subarray(0, 5)));
+t0 = performance.now();
+r = await call(only2, 'import', [env, utf8('correct horse'), utf8('vault-9')]);
+const tImport = performance.now() - t0;
+ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[0].subarray(0, 9)) === '010200000000000000', 'import round trip');
+ok((await call(only2, 'sign', [r.fields[0], utf8('vault-9'), digest])).fields[0] !== undefined, 'sign imported');
+ok((await call(prod, 'import', [env, utf8('wrong'), vid])).status === 3, 'wrong password -> E_WRONG_PASSWORD');
+const envT = Uint8Array.from(env); envT[envT.length - 20] ^= 1;
+ok((await call(prod, 'import', [envT, utf8('correct horse'), vid])).status === 2, 'tampered envelope -> E_CORRUPT');
+const envN = Uint8Array.from(env); envN[2] = 30;
+ok((await call(prod, 'import', [envN, utf8('correct horse'), vid])).status === 2, 'log2N 30 -> E_CORRUPT');
+const envM = Uint8Array.from(env); envM[2] = 20; envM[3] = 16;
+ok((await call(prod, 'import', [envM, utf8('correct horse'), vid])).status === 8, 'N=2^20 r=16 -> E_NO_MEMORY');
+const envB = Uint8Array.from(env); envB[2] = 19; envB[3] = 8;
+ok((await call(prod, 'import', [envB, utf8('correct horse'), vid])).status === 8, 'N=2^19 r=8 (512 MiB) -> E_NO_MEMORY');
+const tExports = [];
+for (let i = 0; i < 3; i++) { t0 = performance.now(); await call(prod, 'export', [sealed, vid, utf8('pw')]); tExports.push(Math.round(performance.now() - t0)); }
+console.log('export (scrypt N=2^15 r=8) ms:', tExports.join(', '));
+ok((await call(prod, 'export', [sealed, vid, new Uint8Array(0)])).status === 1, 'empty password -> E_BAD_INPUT');
+
+// sign timing
+t0 = performance.now();
+const NS = 300;
+for (let i = 0; i < NS; i++) await call(prod, 'sign', [sealed, vid, digest]);
+const tSign = (performance.now() - t0) / NS;
+t0 = performance.now();
+for (let i = 0; i < NS; i++) await call(prod, 'verify', [pub, digest, sig, Uint8Array.of(0)]);
+const tVerify = (performance.now() - t0) / NS;
+
+// test exports: Wycheproof
+const wp = (f) => JSON.parse(readFileSync(`${WP}/${f}`, 'utf8'));
+let n = 0;
+for (const [file, name, nlen] of [['chacha20_poly1305_test.json', 'chacha20poly1305', 12], ['xchacha20_poly1305_test.json', 'xchacha20poly1305', 24]]) {
+  for (const g of wp(file).testGroups) for (const t of g.tests) {
+    const key = unhex(t.key), iv = unhex(t.iv), aad = unhex(t.aad), msg = unhex(t.msg), ct = unhex(t.ct + t.tag);
+    const s = await call(test, `t_${name}_seal`, [key, iv, aad, msg]);
+    const o = await call(test, `t_${name}_open`, [key, iv, aad, ct]);
+    if (iv.length !== nlen || key.length !== 32) { ok(s.status === 1 && o.status === 1, `${file} ${t.tcId} bad sizes`); continue; }
+    if (t.result === 'valid') ok(s.status === 0 && hex(s.fields[0]) === hex(ct) && o.status === 0 && hex(o.fields[0]) === hex(msg), `${file} ${t.tcId}`);
+    else ok(o.status === 2, `${file} ${t.tcId} invalid -> ${o.status}`);
+    n++;
+  }
+}
+for (const g of wp('hmac_sha256_test.json').testGroups) for (const t of g.tests) {
+  const m = await call(test, 't_hmac_sha256', [unhex(t.key), unhex(t.msg)]);
+  const eq = hex(m.fields[0]).startsWith(t.tag);
+  ok(t.result === 'valid' ? eq : !eq, `hmac ${t.tcId}`); n++;
+}
+for (const g of wp('hkdf_sha256_test.json').testGroups) for (const t of g.tests) {
+  const m = await call(test, 't_hkdf_sha256', [unhex(t.ikm), unhex(t.salt), unhex(t.info), u16(t.size)]);
+  if (t.result === 'valid') ok(m.status === 0 && hex(m.fields[0]) === t.okm, `hkdf ${t.tcId}`);
+  else ok(m.status === 1, `hkdf ${t.tcId} invalid`);
+  n++;
+}
+for (const g of wp('pbkdf2_hmacsha256_test.json').testGroups) for (const t of g.tests) {
+  const m = await call(test, 't_pbkdf2_sha256', [unhex(t.password), unhex(t.salt), u32(t.iterationCount), u16(t.dkLen)]);
+  ok(m.status === 0 && hex(m.fields[0]) === t.dk, `pbkdf2 ${t.tcId}`); n++;
+}
+for (const [file, flags] of [['ecdsa_secp256k1_sha256_bitcoin_test.json', 2], ['ecdsa_secp256k1_sha256_p1363_test.json', 1]]) {
+  for (const g of wp(file).testGroups) {
+    const pk = unhex(g.publicKey.uncompressed);
+    for (const t of g.tests) {
+      const d = createHash('sha256').update(unhex(t.msg)).digest();
+      const m = await call(prod, 'verify', [pk, d, unhex(t.sig), Uint8Array.of(flags)]);
+      const v = m.status === 0 ? m.fields[0][0] : -1;
+      if (t.result === 'valid') ok(v === 1, `${file} ${t.tcId} valid -> ${v}`);
+      else if (t.result === 'invalid') ok(v === 0, `${file} ${t.tcId} invalid -> ${v}`);
+      else ok(v === 0 || v === 1, `${file} ${t.tcId}`);
+      n++;
+    }
+  }
+}
+// scrypt against node:crypto and RFC 7914
+for (const [pw, salt, log2n, r_, p, len] of [['password', 'NaCl', 10, 8, 16, 64], ['', '', 4, 1, 1, 64], ['pleaseletmein', 'SodiumChloride', 14, 8, 1, 64], ['x', 'y', 3, 2, 3, 33]]) {
+  const m = await call(test, 't_scrypt', [utf8(pw), utf8(salt), Uint8Array.of(log2n), Uint8Array.of(r_), Uint8Array.of(p), u16(len)]);
+  const want = scryptSync(pw, salt, len, { N: 2 ** log2n, r: r_, p, maxmem: 256 * 1024 * 1024 });
+  ok(m.status === 0 && hex(m.fields[0]) === hex(want), `scrypt ${log2n},${r_},${p}`); n++;
+}
+const sh = await call(test, 't_sha256', [utf8('abc')]);
+ok(hex(sh.fields[0]) === createHash('sha256').update('abc').digest('hex'), 'sha256');
+const big = randomBytes(65535);
+ok(hex((await call(test, 't_sha256', [big])).fields[0]) === createHash('sha256').update(big).digest('hex'), 'sha256 64 KiB');
+
+// hostile frames never trap
+let traps = 0;
+for (let i = 0; i < 3000; i++) {
+  const fns = ['info', 'generate', 'sign', 'verify', 'refresh', 'export', 'import'];
+  const fn = fns[i % fns.length];
+  const junk = randomBytes(Math.floor(Math.random() * 200));
+  if (i % 2) { junk[0] = 1; if (junk.length > 1) junk[1] = [0, 1, 3, 4, 2, 3, 3][i % 7]; }
+  try { const o = unframe(await prod.call(fn, junk)); ok(o.status !== 0 || fn === 'info' || fn === 'verify', `junk ${fn} status ${o.status}`); } catch (e) { traps++; }
+}
+ok(traps === 0, `junk frames trapped ${traps} times`);
+try { await test.call('t_trap', frame([])); ok(false, 't_trap did not trap'); } catch { /* expected */ }
+
+console.log(`vectors checked: ${n}`);
+console.log(`sign ${tSign.toFixed(3)} ms, verify ${tVerify.toFixed(3)} ms (per call incl. host overhead), export ${tExport.toFixed(0)} ms, import ${tImport.toFixed(0)} ms`);
+for (const f of ['enclaves/vault.wasm', 'enclaves/vault-test.wasm']) console.log(f, readFileSync(f).length, 'bytes');
+for (const p of [prod, both, only2, none, bad, test]) await p.close();
+console.log(failures ? `${failures} FAILURES` : 'all smoke checks passed');
+process.exit(failures ? 1 : 0);

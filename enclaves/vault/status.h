@@ -1,0 +1,18 @@
+/* Status codes of the vault ABI (ABI.md). */
+#ifndef HWAY_STATUS_H
+#define HWAY_STATUS_H
+
+enum {
+    HW_OK = 0,
+    E_BAD_INPUT = 1,
+    E_CORRUPT = 2,
+    E_WRONG_PASSWORD = 3,
+    E_KEY_RETIRED = 4,
+    E_INVALID_KEY = 5,
+    E_CONFIG = 6,
+    E_RNG = 7,
+    E_NO_MEMORY = 8,
+    E_INTERNAL = 9
+};
+
+#endif
