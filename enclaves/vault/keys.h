@@ -10,7 +10,7 @@
 
 /* All return 0 or a status code (E_RNG, E_NO_MEMORY, E_INTERNAL, ...). */
 int keys_generate(uint8_t sk[32]);
-/* 1 when sk is a valid secret key (0 < sk < n), 0 otherwise, or a negative status on failure. */
+/* Sets *valid to 1 when sk is a valid secret key (0 < sk < n), else 0; returns 0 or a status. */
 int keys_seckey_valid(const uint8_t sk[32], int *valid);
 int keys_pubkey(const uint8_t sk[32], uint8_t pub[33]);
 int keys_sign(const uint8_t sk[32], const uint8_t digest[32], uint8_t sig[64], uint8_t *recid);
