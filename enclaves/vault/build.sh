@@ -81,10 +81,19 @@ build_one "$TMP/vault-test.wasm" "$TMP/obj-test" -DHWAY_TEST_EXPORTS
 for w in vault vault-test; do
   sha256sum "$TMP/$w.wasm" | cut -d' ' -f1 > "$TMP/$w.wasm.sha256"
 done
+# The host's pins (enclaves/pins.ts) are generated too, so they cannot drift from the built files.
+cat > "$TMP/pins.ts" <<EOT
+// SHA-256 of the committed enclave plugins; written by enclaves/vault/build.sh. The host refuses to
+// load a plugin whose hash differs (E_PLUGIN_INTEGRITY).
+export const PINS = {
+  'vault.wasm': '$(cat "$TMP/vault.wasm.sha256")',
+  'vault-test.wasm': '$(cat "$TMP/vault-test.wasm.sha256")',
+} as const;
+EOT
 
 if [ "$CHECK" = 1 ]; then
   bad=0
-  for f in vault.wasm vault-test.wasm vault.wasm.sha256 vault-test.wasm.sha256; do
+  for f in vault.wasm vault-test.wasm vault.wasm.sha256 vault-test.wasm.sha256 pins.ts; do
     if [ ! -f "enclaves/$f" ]; then
       echo "build.sh --check: enclaves/$f is missing" >&2; bad=1
     elif ! cmp -s "$TMP/$f" "enclaves/$f"; then
@@ -99,7 +108,7 @@ if [ "$CHECK" = 1 ]; then
   exit 0
 fi
 
-for f in vault.wasm vault-test.wasm vault.wasm.sha256 vault-test.wasm.sha256; do
+for f in vault.wasm vault-test.wasm vault.wasm.sha256 vault-test.wasm.sha256 pins.ts; do
   cp "$TMP/$f" "enclaves/$f"
 done
 for w in vault vault-test; do

@@ -118,6 +118,9 @@ int envelope_import(const uint8_t *env, size_t envlen, const uint8_t *pw, size_t
     memset(sk, 0, 32);
     if (envlen != ENV_LEN || env[0] != ENV_VERSION || env[1] != ENV_KDF_SCRYPT) return E_CORRUPT;
     if (env[2] < 15 || env[2] > 20 || env[3] < 1 || env[3] > 16 || env[4] != 1) return E_CORRUPT;
+    /* scrypt needs 128 * r * N bytes: refuse what the 64 MiB linear memory cannot hold as corrupt,
+       before allocating, rather than failing with E_NO_MEMORY (ABI.md: 128 * r * N <= 32 MiB). */
+    if (((uint64_t)128 * env[3]) << env[2] > ((uint64_t)32 << 20)) return E_CORRUPT;
     env_derive(pw, pwlen, env, km, &rc);
     if (rc != HW_OK) goto done;
     env_check(km, check);

@@ -1,0 +1,255 @@
+// The typed host API over the vault enclave: one `Enclave` per node (a pool of worker threads holding
+// many plugin instances), one `VaultEnclave` instance per vault. The host only ever handles sealed
+// data, public keys, signatures and password envelopes; private keys exist only inside the wasm.
+import { availableParallelism } from 'node:os';
+import { HwayError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { decodeOutput, encodeFrame, expectSize, readU32le } from './frame.ts';
+import { enclaveConfig, type MasterKeyRing } from './master-keys.ts';
+import { EnclavePool, type PoolStats } from './pool.ts';
+import { loadPlugin, pinnedPlugin, type PluginName, type PluginSource } from './wasm.ts';
+
+export const SEALED_SIZE = 81;
+export const ENVELOPE_SIZE = 109;
+export const DEFAULT_TIMEOUT_MS = 20_000;
+const MAX_VAULT_ID = 256;
+const MAX_PASSWORD = 1024;
+
+export interface EnclaveOptions {
+  /** Master keys; without them only `verify` and `info` work. */
+  masterKeys?: MasterKeyRing;
+  /** Worker threads for fast calls (default: cores, at most 4). */
+  workers?: number;
+  /** Worker threads for export/import (default 1). */
+  kdfWorkers?: number;
+  /** Deadline of every enclave call (default 20 s). */
+  timeoutMs?: number;
+  /** Most calls per thread hop (default 64). */
+  maxBatch?: number;
+  /** Which plugin: the committed production one (default), the test build, or a file with its pin. */
+  plugin?: PluginName | PluginSource;
+  logger?: Logger;
+}
+
+export interface Generated {
+  sealed: Uint8Array;
+  publicKey: Uint8Array;
+}
+
+export interface Signature {
+  /** 64 bytes r ‖ s, low-S. */
+  signature: Uint8Array;
+  /** 0–3. */
+  recovery: number;
+}
+
+export interface Refreshed extends Generated {
+  epoch: number;
+}
+
+export interface VerifyOptions {
+  /** Accept high-S signatures too (Wycheproof P1363 semantics). Default: strict low-S. */
+  allowHighS?: boolean;
+  /** The signature is DER; default 64-byte compact r ‖ s. */
+  der?: boolean;
+}
+
+export interface EnclaveInfo {
+  name: string;
+  abi: number;
+  currentKeyId: number | null;
+}
+
+const utf8 = new TextEncoder();
+
+function vaultIdBytes(vaultId: string): Uint8Array {
+  const b = utf8.encode(vaultId);
+  if (b.length < 1 || b.length > MAX_VAULT_ID) throw new HwayError('E_BAD_INPUT', `vault id must be 1 to ${MAX_VAULT_ID} bytes`, { permanent: true });
+  return b;
+}
+
+function passwordBytes(password: Uint8Array | string): Uint8Array {
+  const b = typeof password === 'string' ? utf8.encode(password) : Uint8Array.from(password);
+  if (b.length < 1 || b.length > MAX_PASSWORD) throw new HwayError('E_BAD_INPUT', `password must be 1 to ${MAX_PASSWORD} bytes`, { permanent: true });
+  return b;
+}
+
+function exact(b: Uint8Array, size: number, what: string): Uint8Array {
+  if (!(b instanceof Uint8Array) || b.length !== size) throw new HwayError('E_BAD_INPUT', `${what} must be ${size} bytes`, { permanent: true });
+  return b;
+}
+
+/** Runs one framed call and decodes it; the input frame (which may hold a password) is zeroed after. */
+async function framed(run: (input: Uint8Array) => Promise<Uint8Array>, fields: Uint8Array[]): Promise<Uint8Array[]> {
+  const input = encodeFrame(fields);
+  try {
+    return decodeOutput(await run(input)).map((f) => f.slice());
+  } finally {
+    input.fill(0);
+  }
+}
+
+export class Enclave {
+  private constructor(
+    private readonly pool: EnclavePool,
+    readonly timeoutMs: number,
+  ) {}
+
+  static async open(options: EnclaveOptions = {}): Promise<Enclave> {
+    const source = typeof options.plugin === 'object' ? options.plugin : pinnedPlugin(options.plugin ?? 'vault.wasm');
+    const module = await loadPlugin(source);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const pool = new EnclavePool({
+      module,
+      config: options.masterKeys === undefined ? {} : enclaveConfig(options.masterKeys),
+      workers: options.workers ?? Math.min(4, availableParallelism()),
+      kdfWorkers: options.kdfWorkers ?? 1,
+      timeoutMs,
+      maxBatch: options.maxBatch ?? 64,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    const enclave = new Enclave(pool, timeoutMs);
+    try {
+      await enclave.info();
+    } catch (err) {
+      await pool.close();
+      throw err;
+    }
+    return enclave;
+  }
+
+  /** A new enclave instance for one vault, created and ready when this resolves. */
+  async vault(): Promise<VaultEnclave> {
+    const inst = this.pool.newInstance();
+    const v = new VaultEnclave(this, this.pool, inst);
+    try {
+      await v.call('info', []);
+    } catch (err) {
+      await v.close();
+      throw err;
+    }
+    return v;
+  }
+
+  async info(): Promise<EnclaveInfo> {
+    return parseInfo(await this.raw('info', []));
+  }
+
+  async verify(publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array, opts: VerifyOptions = {}): Promise<boolean> {
+    exact(digest, 32, 'digest');
+    const flags = (opts.allowHighS ? 1 : 0) | (opts.der ? 2 : 0);
+    const [valid] = await this.raw('verify', [publicKey, digest, signature, Uint8Array.of(flags)]);
+    return expectSize(valid, 1, 'verdict')[0] === 1;
+  }
+
+  /** Password-encrypted export of a sealed key (memory-hard KDF, in a throw-away instance). */
+  async exportKey(sealed: Uint8Array, vaultId: string, password: Uint8Array | string): Promise<Uint8Array> {
+    const pw = passwordBytes(password);
+    try {
+      const [envelope] = await framed((i) => this.pool.callOneShot('export', i), [exact(sealed, SEALED_SIZE, 'sealed data'), vaultIdBytes(vaultId), pw]);
+      return expectSize(envelope, ENVELOPE_SIZE, 'envelope');
+    } finally {
+      pw.fill(0);
+    }
+  }
+
+  /** Restores an export under this node's master key, bound to `vaultId`; epoch starts at 0. */
+  async importKey(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Generated> {
+    const pw = passwordBytes(password);
+    try {
+      const [sealed, publicKey] = await framed((i) => this.pool.callOneShot('import', i), [exact(envelope, ENVELOPE_SIZE, 'envelope'), pw, vaultIdBytes(vaultId)]);
+      return { sealed: expectSize(sealed, SEALED_SIZE, 'sealed data'), publicKey: expectSize(publicKey, 33, 'public key') };
+    } finally {
+      pw.fill(0);
+    }
+  }
+
+  /** A framed call of any export on a shared instance: for tests, fuzzing and test-only exports. */
+  raw(fn: string, fields: Uint8Array[]): Promise<Uint8Array[]> {
+    return framed((i) => this.pool.callShared(fn, i), fields);
+  }
+
+  /** A framed call on a throw-away instance (the KDF lane). */
+  rawOneShot(fn: string, fields: Uint8Array[]): Promise<Uint8Array[]> {
+    return framed((i) => this.pool.callOneShot(fn, i), fields);
+  }
+
+  stats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function parseInfo(fields: Uint8Array[]): EnclaveInfo {
+  const [name, abi, key] = fields;
+  if (name === undefined || abi === undefined || key === undefined) throw new HwayError('E_ENCLAVE', 'enclave info is incomplete');
+  return {
+    name: new TextDecoder().decode(name),
+    abi: expectSize(abi, 1, 'ABI version')[0]!,
+    currentKeyId: key.length === 4 ? readU32le(key) : null,
+  };
+}
+
+/** One vault's enclave instance. Calls on it are serialised by the pool; it holds no vault state. */
+export class VaultEnclave {
+  private closed = false;
+
+  constructor(
+    private readonly enclave: Enclave,
+    private readonly pool: EnclavePool,
+    private readonly inst: number,
+  ) {}
+
+  async generate(vaultId: string): Promise<Generated> {
+    const [sealed, publicKey] = await this.call('generate', [vaultIdBytes(vaultId)]);
+    return { sealed: expectSize(sealed, SEALED_SIZE, 'sealed data'), publicKey: expectSize(publicKey, 33, 'public key') };
+  }
+
+  async sign(sealed: Uint8Array, vaultId: string, digest: Uint8Array): Promise<Signature> {
+    const [signature, recovery] = await this.call('sign', [exact(sealed, SEALED_SIZE, 'sealed data'), vaultIdBytes(vaultId), exact(digest, 32, 'digest')]);
+    return { signature: expectSize(signature, 64, 'signature'), recovery: expectSize(recovery, 1, 'recovery id')[0]! };
+  }
+
+  async refresh(sealed: Uint8Array, vaultId: string): Promise<Refreshed> {
+    const [next, publicKey, epoch] = await this.call('refresh', [exact(sealed, SEALED_SIZE, 'sealed data'), vaultIdBytes(vaultId)]);
+    return {
+      sealed: expectSize(next, SEALED_SIZE, 'sealed data'),
+      publicKey: expectSize(publicKey, 33, 'public key'),
+      epoch: readU32le(expectSize(epoch, 4, 'epoch')),
+    };
+  }
+
+  export(sealed: Uint8Array, vaultId: string, password: Uint8Array | string): Promise<Uint8Array> {
+    return this.enclave.exportKey(sealed, vaultId, password);
+  }
+
+  import(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Generated> {
+    return this.enclave.importKey(envelope, password, vaultId);
+  }
+
+  verify(publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array, opts?: VerifyOptions): Promise<boolean> {
+    return this.enclave.verify(publicKey, digest, signature, opts);
+  }
+
+  /** A framed call of any export on this instance (tests, fuzzing). */
+  call(fn: string, fields: Uint8Array[]): Promise<Uint8Array[]> {
+    if (this.closed) return Promise.reject(new HwayError('E_CLOSED', 'vault enclave is closed'));
+    return framed((i) => this.pool.call(this.inst, fn, i), fields);
+  }
+
+  /** An unencoded input frame, as-is, to this instance: for fuzzing the enclave's own parser. */
+  async callFrame(fn: string, input: Uint8Array): Promise<Uint8Array[]> {
+    if (this.closed) throw new HwayError('E_CLOSED', 'vault enclave is closed');
+    return decodeOutput(await this.pool.call(this.inst, fn, input));
+  }
+
+  /** Frees the instance's memory in its worker (passivation). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.closeInstance(this.inst);
+  }
+}

@@ -1,0 +1,234 @@
+// A pool of worker threads, each hosting many enclave instances (see pool-worker.mjs for why).
+//
+// Calls queue per worker and go over in batches (one message for many calls), so a busy node pays one
+// thread hop per batch, not per call. Each batch has a deadline of `timeoutMs`: when it passes, the
+// worker is terminated — that is what really stops a wasm call that spins — and a fresh worker takes
+// its place. The call that was running (the worker publishes its sequence number in shared memory) fails
+// with E_TIMEOUT; the others of the batch are sent again, which is safe because an enclave call is a
+// pure function of its input (all vault state travels sealed in the input). Instances that lived in the
+// old worker are re-created on their next call; they hold nothing that is not in the sealed data.
+import { Worker } from 'node:worker_threads';
+import { HwayError } from '../errors.ts';
+import { logger as makeLogger, type Logger } from '../log.ts';
+
+export interface PoolOptions {
+  module: WebAssembly.Module;
+  /** Extism config of every instance (the master keys); never logged. */
+  config: Record<string, string>;
+  /** Workers for fast calls (generate, sign, verify, refresh). */
+  workers: number;
+  /** Workers for one-shot memory-hard calls (export, import), so a 100 ms KDF never delays a sign. */
+  kdfWorkers: number;
+  timeoutMs: number;
+  /** Most calls in one batch; a batch must finish well within the timeout. */
+  maxBatch: number;
+  logger?: Logger;
+}
+
+interface Call {
+  seq: number;
+  inst: number;
+  fn: string;
+  input: Uint8Array;
+  oneShot: boolean;
+  attempts: number;
+  resolve: (output: Uint8Array) => void;
+  reject: (err: HwayError) => void;
+}
+
+interface WorkerResult {
+  seq: number;
+  output?: Uint8Array;
+  error?: { code: 'E_BAD_INPUT' | 'E_ENCLAVE'; message: string };
+}
+
+/** How often one call may be caught in a worker that died of another call before it fails. */
+const MAX_ATTEMPTS = 3;
+const WORKER_URL = new URL('./pool-worker.mjs', import.meta.url);
+
+class WorkerSlot {
+  instances = 0;
+  restarts = 0;
+  private worker!: Worker;
+  private readonly progress = new Int32Array(new SharedArrayBuffer(4));
+  private readonly queue: Call[] = [];
+  private running: Call[] | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly opts: PoolOptions,
+    private readonly maxBatch: number,
+    private readonly log: Logger,
+  ) {
+    this.spawn();
+  }
+
+  get depth(): number {
+    return this.queue.length + (this.running?.length ?? 0);
+  }
+
+  submit(call: Call): void {
+    if (this.closed) return call.reject(new HwayError('E_CLOSED', 'enclave pool is closed'));
+    this.queue.push(call);
+    this.pump();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    const pending = [...(this.running ?? []), ...this.queue.splice(0)];
+    this.running = null;
+    for (const call of pending) call.reject(new HwayError('E_CLOSED', 'enclave pool is closed'));
+    this.worker.removeAllListeners();
+    await this.worker.terminate();
+  }
+
+  private spawn(): void {
+    const { module, config } = this.opts;
+    this.worker = new Worker(WORKER_URL, { workerData: { module, config, progress: this.progress }, name: this.name });
+    this.worker.on('message', (msg: { results: WorkerResult[] }) => this.settle(msg.results));
+    this.worker.on('error', (err) => this.replace(`worker error: ${err.message}`, 0));
+    this.worker.on('exit', (code) => this.replace(`worker exited with code ${code}`, 0));
+  }
+
+  private pump(): void {
+    if (this.running !== null || this.queue.length === 0 || this.closed) return;
+    const batch = this.queue.splice(0, this.maxBatch);
+    this.running = batch;
+    this.worker.postMessage({ batch: batch.map(({ seq, inst, fn, input, oneShot }) => ({ seq, inst, fn, input, oneShot })) });
+    this.timer = setTimeout(() => this.replace('call timed out', Atomics.load(this.progress, 0)), this.opts.timeoutMs);
+  }
+
+  private settle(results: WorkerResult[]): void {
+    clearTimeout(this.timer);
+    const batch = new Map((this.running ?? []).map((c) => [c.seq, c]));
+    this.running = null;
+    for (const r of results) {
+      const call = batch.get(r.seq);
+      if (call === undefined) continue;
+      batch.delete(r.seq);
+      if (r.error !== undefined) call.reject(new HwayError(r.error.code, r.error.message, { permanent: r.error.code === 'E_BAD_INPUT' }));
+      else call.resolve(r.output ?? new Uint8Array(0));
+    }
+    // A result the worker did not send back is a protocol bug; never leave a caller hanging.
+    for (const call of batch.values()) call.reject(new HwayError('E_ENCLAVE', 'enclave worker lost a call'));
+    this.pump();
+  }
+
+  /** Terminate the worker and start a fresh one; `stuckSeq` (0: none known) fails with E_TIMEOUT. */
+  private replace(reason: string, stuckSeq: number): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    const old = this.worker;
+    old.removeAllListeners();
+    old.on('error', () => {});
+    void old.terminate();
+    this.restarts++;
+    const interrupted = this.running ?? [];
+    this.running = null;
+    const retry: Call[] = [];
+    for (const call of interrupted) {
+      call.attempts++;
+      if (call.seq === stuckSeq) {
+        call.reject(new HwayError('E_TIMEOUT', `enclave call ${call.fn} exceeded ${this.opts.timeoutMs} ms and was stopped`));
+      } else if (call.attempts >= MAX_ATTEMPTS) {
+        call.reject(new HwayError('E_ENCLAVE', `enclave worker failed ${call.attempts} times during ${call.fn}`));
+      } else {
+        retry.push(call);
+      }
+    }
+    this.log.warn('enclave worker replaced', { worker: this.name, reason, interrupted: interrupted.length, restarts: this.restarts });
+    this.queue.unshift(...retry);
+    this.spawn();
+    this.pump();
+  }
+}
+
+export interface PoolStats {
+  workers: number;
+  kdfWorkers: number;
+  instances: number;
+  restarts: number;
+  queued: number;
+}
+
+export class EnclavePool {
+  private readonly fast: WorkerSlot[];
+  private readonly kdf: WorkerSlot[];
+  private readonly home = new Map<number, WorkerSlot>();
+  private seq = 0;
+  private nextInst = 1;
+
+  constructor(private readonly opts: PoolOptions) {
+    const log = opts.logger ?? makeLogger('enclave-pool');
+    this.fast = Array.from({ length: Math.max(1, opts.workers) }, (_, i) => new WorkerSlot(`enclave-${i}`, opts, opts.maxBatch, log));
+    this.kdf = Array.from({ length: Math.max(1, opts.kdfWorkers) }, (_, i) => new WorkerSlot(`enclave-kdf-${i}`, opts, 1, log));
+  }
+
+  /** Reserves an instance on the least-populated worker; the worker creates it on its first call. */
+  newInstance(): number {
+    const slot = this.fast.reduce((a, b) => (b.instances < a.instances ? b : a));
+    const inst = this.nextInst++;
+    slot.instances++;
+    this.home.set(inst, slot);
+    return inst;
+  }
+
+  async closeInstance(inst: number): Promise<void> {
+    const slot = this.home.get(inst);
+    if (slot === undefined) return;
+    this.home.delete(inst);
+    slot.instances--;
+    await this.submit(slot, inst, '__close', new Uint8Array(0), false).catch(() => undefined);
+  }
+
+  /** A call on one instance; calls on one instance run in submission order, never two at once. */
+  call(inst: number, fn: string, input: Uint8Array): Promise<Uint8Array> {
+    const slot = this.home.get(inst);
+    if (slot === undefined) return Promise.reject(new HwayError('E_CLOSED', 'enclave instance is closed'));
+    return this.submit(slot, inst, fn, input, false);
+  }
+
+  /** A call on a worker's shared instance (verification needs no secret, so instances can be shared). */
+  callShared(fn: string, input: Uint8Array): Promise<Uint8Array> {
+    const index = this.leastBusy(this.fast);
+    return this.submit(this.fast[index]!, -1 - index, fn, input, false);
+  }
+
+  /** A call in a fresh instance that is closed right after (export, import). */
+  callOneShot(fn: string, input: Uint8Array): Promise<Uint8Array> {
+    return this.submit(this.kdf[this.leastBusy(this.kdf)]!, 0, fn, input, true);
+  }
+
+  stats(): PoolStats {
+    const all = [...this.fast, ...this.kdf];
+    return {
+      workers: this.fast.length,
+      kdfWorkers: this.kdf.length,
+      instances: this.home.size,
+      restarts: all.reduce((n, s) => n + s.restarts, 0),
+      queued: all.reduce((n, s) => n + s.depth, 0),
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.fast, ...this.kdf].map((s) => s.close()));
+    this.home.clear();
+  }
+
+  private leastBusy(slots: WorkerSlot[]): number {
+    let best = 0;
+    for (let i = 1; i < slots.length; i++) if (slots[i]!.depth < slots[best]!.depth) best = i;
+    return best;
+  }
+
+  private submit(slot: WorkerSlot, inst: number, fn: string, input: Uint8Array, oneShot: boolean): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      // Sequence numbers stay positive int32s: 0 means "idle" in the worker's progress word.
+      this.seq = (this.seq % 0x7ffffffe) + 1;
+      slot.submit({ seq: this.seq, inst, fn, input, oneShot, attempts: 0, resolve, reject });
+    });
+  }
+}

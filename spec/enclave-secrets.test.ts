@@ -1,0 +1,90 @@
+// Secrets never reach the host in plaintext: not in any output of any export, not in error messages,
+// not in logs (captured at debug level while the pool replaces a worker). Nonces never repeat.
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
+import { HwayError } from '../errors.ts';
+import { setRootLogger } from '../log.ts';
+import { sealOnHost } from './helpers/oracle.ts';
+import { contains, hex, masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+
+const master = masterKey(3);
+const logs: string[] = [];
+let enclave: Enclave;
+let vault: VaultEnclave;
+
+beforeAll(async () => {
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  setRootLogger(winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] }));
+  enclave = await openEnclave({ plugin: 'vault-test.wasm', masterKeys: testRing(master), workers: 1, timeoutMs: 3000 });
+  vault = await enclave.vault();
+});
+afterAll(async () => {
+  await vault?.close();
+  await enclave?.close();
+});
+
+/** Every 8-byte window of the secret: a partial leak counts too. */
+function leaks(haystack: Uint8Array, secret: Uint8Array): boolean {
+  for (let i = 0; i + 8 <= secret.length; i++) if (contains(haystack, secret.subarray(i, i + 8))) return true;
+  return false;
+}
+
+test('no output, error or log carries the private key, the password or the master key', async () => {
+  const priv = Uint8Array.from(randomBytes(32));
+  const password = 'a password nobody may see ' + hex(randomBytes(8));
+  const pw = new TextEncoder().encode(password);
+  const sealed = sealOnHost(priv, 'secret-vault', master.key, master.id);
+  const outputs: Uint8Array[] = [sealed];
+  const digest = createHash('sha256').update('m').digest();
+
+  const s = await vault.sign(sealed, 'secret-vault', digest);
+  const r = await vault.refresh(sealed, 'secret-vault');
+  const env = await vault.export(r.sealed, 'secret-vault', password);
+  const imp = await vault.import(env, password, 'secret-vault-2');
+  const g = await vault.generate('another');
+  outputs.push(s.signature, r.sealed, r.publicKey, env, imp.sealed, imp.publicKey, g.sealed, g.publicKey);
+
+  const messages: string[] = [];
+  for (const p of [vault.import(env, password + 'x', 'v'), vault.sign(sealed, 'other-vault', digest), vault.call('t_spin', [])]) {
+    try {
+      await p;
+    } catch (err) {
+      messages.push(err instanceof HwayError ? `${err.code} ${err.message}` : String(err));
+    }
+  }
+  expect(messages).toHaveLength(3);
+  expect(enclave.stats().restarts).toBeGreaterThanOrEqual(1); // the spin made the pool log a replacement
+
+  for (const out of outputs) {
+    expect(leaks(out, priv)).toBe(false);
+    expect(leaks(out, pw)).toBe(false);
+    expect(leaks(out, master.key)).toBe(false);
+  }
+  const text = [...messages, ...logs].join('\n');
+  expect(logs.length).toBeGreaterThan(0);
+  for (const secret of [hex(priv), password, hex(master.key), Buffer.from(master.key).toString('base64')]) {
+    expect(text).not.toContain(secret);
+  }
+});
+
+test('nonces and salts never repeat', async () => {
+  const nonces = new Set<string>();
+  const jobs = Array.from({ length: 2000 }, (_, i) => vault.generate(`n-${i}`));
+  for (const g of await Promise.all(jobs)) nonces.add(hex(g.sealed.subarray(9, 33)));
+  expect(nonces.size).toBe(2000);
+  const g = await vault.generate('salted');
+  const salts = new Set<string>();
+  for (let i = 0; i < 8; i++) {
+    const env = await enclave.exportKey(g.sealed, 'salted', 'same password');
+    salts.add(hex(env.subarray(5, 21)) + hex(env.subarray(21, 45)));
+  }
+  expect(salts.size).toBe(8);
+});

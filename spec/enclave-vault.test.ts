@@ -1,0 +1,174 @@
+// A vault's enclave operations end to end, and every refusal: refresh keeps the key, export → import,
+// wrong password, flipped bits, another vault's sealed data, retired master keys.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
+import { readU32le } from '../enclaves/frame.ts';
+import { HwayError } from '../errors.ts';
+import { envelopeOnHost, openEnvelopeOnHost, openOnHost } from './helpers/oracle.ts';
+import { hex, masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+
+const k1 = masterKey(1);
+const k2 = masterKey(2);
+let enclave: Enclave; // keys 1 and 2, current 2
+let old: Enclave; // key 1 only
+let vault: VaultEnclave;
+const digest = createHash('sha256').update('hello vault').digest();
+
+beforeAll(async () => {
+  enclave = await openEnclave({ masterKeys: testRing(k1, k2) });
+  old = await openEnclave({ masterKeys: testRing(k1) });
+  vault = await enclave.vault();
+});
+afterAll(async () => {
+  await vault?.close();
+  await enclave?.close();
+  await old?.close();
+});
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    if (err instanceof HwayError) return err.code;
+    throw err;
+  }
+}
+
+function flip(b: Uint8Array, at: number): Uint8Array {
+  const c = Uint8Array.from(b);
+  c[at]! ^= 0x01;
+  return c;
+}
+
+describe('generate, sign, verify, refresh', () => {
+  test('round trip, deterministic low-S signatures, refresh keeps the key and bumps the epoch', async () => {
+    const g = await vault.generate('alice');
+    expect(g.sealed).toHaveLength(81);
+    expect([2, 3]).toContain(g.publicKey[0]);
+    expect(readU32le(g.sealed.subarray(1, 5))).toBe(2); // sealed under the current key
+    const s1 = await vault.sign(g.sealed, 'alice', digest);
+    const s2 = await vault.sign(g.sealed, 'alice', digest);
+    expect(hex(s1.signature)).toBe(hex(s2.signature)); // RFC 6979
+    expect(await enclave.verify(g.publicKey, digest, s1.signature)).toBe(true);
+
+    const r = await vault.refresh(g.sealed, 'alice');
+    expect(hex(r.publicKey)).toBe(hex(g.publicKey));
+    expect(r.epoch).toBe(1);
+    expect(hex(r.sealed.subarray(9, 33))).not.toBe(hex(g.sealed.subarray(9, 33))); // fresh nonce
+    const r2 = await vault.refresh(r.sealed, 'alice');
+    expect(r2.epoch).toBe(2);
+    const s3 = await vault.sign(r2.sealed, 'alice', digest);
+    expect(hex(s3.signature)).toBe(hex(s1.signature)); // same key after refresh
+  });
+
+  test('two generated vaults have different keys', async () => {
+    const a = await vault.generate('v1');
+    const b = await vault.generate('v1');
+    expect(hex(a.publicKey)).not.toBe(hex(b.publicKey));
+  });
+
+  test('flipped bits anywhere in sealed data are refused', async () => {
+    const g = await vault.generate('bob');
+    for (let at = 0; at < g.sealed.length; at++) {
+      const c = await code(vault.sign(flip(g.sealed, at), 'bob', digest));
+      // The version byte and key id are checked first; everything else fails authentication.
+      expect(['E_CORRUPT', 'E_KEY_RETIRED']).toContain(c);
+    }
+  });
+
+  test("vault A's sealed data presented as vault B is refused", async () => {
+    const a = await vault.generate('vault-a');
+    expect(await code(vault.sign(a.sealed, 'vault-b', digest))).toBe('E_CORRUPT');
+    expect(await code(vault.refresh(a.sealed, 'vault-b'))).toBe('E_CORRUPT');
+    expect(await code(enclave.exportKey(a.sealed, 'vault-b', 'pw'))).toBe('E_CORRUPT');
+  });
+
+  test('rotation: data under key 1 refreshes to key 2; an enclave without key 2 refuses it as retired', async () => {
+    const vOld = await old.vault();
+    const g = await vOld.generate('carol');
+    expect(readU32le(g.sealed.subarray(1, 5))).toBe(1);
+    const r = await vault.refresh(g.sealed, 'carol');
+    expect(readU32le(r.sealed.subarray(1, 5))).toBe(2);
+    expect(hex(r.publicKey)).toBe(hex(g.publicKey));
+    expect(await code(vOld.sign(r.sealed, 'carol', digest))).toBe('E_KEY_RETIRED');
+    expect(await code(vOld.refresh(r.sealed, 'carol'))).toBe('E_KEY_RETIRED');
+    await vOld.close();
+  });
+
+  test('without master keys, only verify and info work', async () => {
+    const bare = await openEnclave();
+    try {
+      expect((await bare.info()).currentKeyId).toBeNull();
+      const v = await bare.vault();
+      expect(await code(v.generate('x'))).toBe('E_ENCLAVE');
+      await v.close();
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
+describe('export and import', () => {
+  test('export → import restores the same key under another vault id; the envelope opens on the host', async () => {
+    const g = await vault.generate('dave');
+    const env = await enclave.exportKey(g.sealed, 'dave', 'correct horse');
+    expect(env).toHaveLength(109);
+    expect([env[0], env[1], env[2], env[3], env[4]]).toEqual([1, 1, 15, 8, 1]); // scrypt N=2^15 r=8 p=1
+    const again = await enclave.exportKey(g.sealed, 'dave', 'correct horse');
+    expect(hex(again.subarray(5, 45))).not.toBe(hex(env.subarray(5, 45))); // fresh salt and nonce
+
+    const imported = await enclave.importKey(env, 'correct horse', 'dave-restored');
+    expect(hex(imported.publicKey)).toBe(hex(g.publicKey));
+    const s = await vault.sign(imported.sealed, 'dave-restored', digest);
+    expect(await enclave.verify(g.publicKey, digest, s.signature)).toBe(true);
+    expect(readU32le(imported.sealed.subarray(5, 9))).toBe(0);
+
+    // The envelope holds exactly the sealed key: node's scrypt opens it to what the master key unseals.
+    expect(hex(openEnvelopeOnHost(env, 'correct horse')!)).toBe(hex(openOnHost(g.sealed, 'dave', k2.key)!));
+  });
+
+  test('an envelope built by node:crypto imports (format agreement)', async () => {
+    const priv = Uint8Array.from(createHash('sha256').update('known key').digest());
+    const env = envelopeOnHost(priv, 'pw-node', 15, 8);
+    const imported = await enclave.importKey(env, 'pw-node', 'erin');
+    expect(hex(openOnHost(imported.sealed, 'erin', k2.key)!)).toBe(hex(priv));
+  });
+
+  test('wrong password, tampered envelope, hostile KDF parameters', async () => {
+    const g = await vault.generate('frank');
+    const env = await enclave.exportKey(g.sealed, 'frank', 'pw-1');
+    expect(await code(enclave.importKey(env, 'pw-2', 'frank'))).toBe('E_WRONG_PASSWORD');
+    expect(await code(enclave.importKey(flip(env, 70), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // ciphertext
+    expect(await code(enclave.importKey(flip(env, 108), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // tag
+    expect(await code(enclave.importKey(flip(env, 10), 'pw-1', 'frank'))).toBe('E_WRONG_PASSWORD'); // salt
+    expect(await code(enclave.importKey(flip(env, 0), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // version
+    const hostile = Uint8Array.from(env);
+    hostile[2] = 30; // N = 2^30 would need 128 GiB
+    expect(await code(enclave.importKey(hostile, 'pw-1', 'frank'))).toBe('E_CORRUPT');
+    expect(await code(enclave.importKey(env.subarray(0, 100), 'pw-1', 'frank'))).toBe('E_BAD_INPUT');
+    expect(await code(enclave.exportKey(g.sealed, 'frank', ''))).toBe('E_BAD_INPUT');
+  });
+
+  test('an invalid private key in a well-formed envelope is refused', async () => {
+    const zero = envelopeOnHost(new Uint8Array(32), 'pw', 15, 8);
+    expect(await code(enclave.importKey(zero, 'pw', 'gina'))).toBe('E_INVALID_KEY');
+    const n = Uint8Array.from(Buffer.from('fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141', 'hex'));
+    expect(await code(enclave.importKey(envelopeOnHost(n, 'pw', 15, 8), 'pw', 'gina'))).toBe('E_INVALID_KEY');
+  });
+});
+
+describe('input validation on the host', () => {
+  test('bad sizes and vault ids are E_BAD_INPUT before reaching the enclave', async () => {
+    const g = await vault.generate('henry');
+    expect(await code(vault.sign(g.sealed, 'henry', new Uint8Array(31)))).toBe('E_BAD_INPUT');
+    expect(await code(vault.sign(g.sealed.subarray(1), 'henry', digest))).toBe('E_BAD_INPUT');
+    expect(await code(vault.generate(''))).toBe('E_BAD_INPUT');
+    expect(await code(vault.generate('x'.repeat(257)))).toBe('E_BAD_INPUT');
+    expect(await code(enclave.verify(g.publicKey, new Uint8Array(33), new Uint8Array(64)))).toBe('E_BAD_INPUT');
+    // Malformed keys and signatures are "invalid", not errors.
+    expect(await enclave.verify(new Uint8Array(33), digest, new Uint8Array(64))).toBe(false);
+    expect(await enclave.verify(g.publicKey, digest, new Uint8Array(10))).toBe(false);
+  });
+});
