@@ -34,6 +34,16 @@ function toHex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 }
 
+// A Uint8Array from another realm (a jest VM context, a worker, a native addon) fails `instanceof`
+// here and in @noble; view the same memory through this realm's Uint8Array instead.
+function asBytes(x: unknown): Uint8Array | undefined {
+  if (x instanceof Uint8Array) return x;
+  if (ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]') {
+    return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  }
+  return undefined;
+}
+
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let diff = 0;
@@ -45,8 +55,9 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * The 65-byte uncompressed SEC1 encoding (04‖X‖Y) of a 33-byte compressed or 65-byte uncompressed
  * secp256k1 public key. Throws E_INVALID_KEY for any other length or prefix, or a point not on the curve.
  */
-export function uncompressedPublicKey(publicKey: Uint8Array): Uint8Array {
-  if (!(publicKey instanceof Uint8Array)) {
+export function uncompressedPublicKey(key: Uint8Array): Uint8Array {
+  const publicKey = asBytes(key);
+  if (publicKey === undefined) {
     throw new HwayError('E_INVALID_KEY', 'public key must be bytes', { permanent: true });
   }
   const ok =

@@ -2,6 +2,7 @@
 // against published vectors and against independent oracles written in this file.
 import { describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import vm from 'node:vm';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { blake2b } from '@noble/hashes/blake2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
@@ -296,6 +297,16 @@ describe('keys, round trips and matching', () => {
       expect(codeOf(() => ethAddress(k))).toBe('E_INVALID_KEY');
       expect(codeOf(() => filAddress(k))).toBe('E_INVALID_KEY');
     }
+  });
+
+  test('a Node Buffer is accepted as a key (Buffers come from another realm under jest)', () => {
+    const pub = Buffer.from(secp256k1.getPublicKey(ONE, true));
+    expect(ethAddress(pub)).toBe('0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf');
+    expect(addressMatchesKey(filAddress(pub), pub)).toBe(true);
+    // A Uint8Array of a genuinely foreign realm (fails `instanceof Uint8Array` here).
+    const foreign = vm.runInNewContext(`new Uint8Array([${[...pub].join(',')}])`) as Uint8Array;
+    expect(foreign instanceof Uint8Array).toBe(false);
+    expect(ethAddress(foreign)).toBe('0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf');
   });
 
   test('uncompressedPublicKey decompresses 33-byte keys and keeps 65-byte ones', () => {

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import vm from 'node:vm';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import { createInterface } from 'node:readline';
 import winston from 'winston';
 import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
-import { sha256 } from 'multiformats/hashes/sha2';
+import { sha256, sha512 } from 'multiformats/hashes/sha2';
 
 import { openIpfs, type IpfsStore } from '../storage/ipfs.ts';
 import { HwayError } from '../errors.ts';
@@ -107,6 +108,15 @@ describe('local store', () => {
     expect(typeof (Promise as unknown as { withResolvers?: unknown }).withResolvers).toBe('function');
   });
 
+  test('a Buffer or a foreign-realm Uint8Array can be put; anything else is E_BAD_INPUT', async () => {
+    const buf = randomBytes(155);
+    expect(Buffer.from(await a.get(await a.put(buf))).equals(buf)).toBe(true);
+    const foreign = vm.runInNewContext('new Uint8Array([1, 2, 3])') as Uint8Array;
+    expect(foreign instanceof Uint8Array).toBe(false);
+    expect([...(await a.get(await a.put(foreign)))]).toEqual([1, 2, 3]);
+    await expectCode(a.put('text' as unknown as Uint8Array), 'E_BAD_INPUT');
+  });
+
   test('a node without `listen` listens nowhere', () => {
     expect(b.multiaddrs()).toEqual([]);
   });
@@ -164,6 +174,17 @@ describe('errors', () => {
       expect(performance.now() - t0).toBeLessThan(500);
     },
   );
+
+  test('a well-formed CID that cannot name a UnixFS file (dag-cbor, sha2-512) → E_BAD_INPUT, at once', async () => {
+    const digest = await sha256.digest(randomBytes(8));
+    const dagCbor = CID.createV1(0x71, digest).toString();
+    const rawSha512 = CID.createV1(raw.code, await sha512.digest(randomBytes(8))).toString();
+    for (const cid of [dagCbor, rawSha512]) {
+      const t0 = performance.now();
+      await expectCode(a.get(cid, { timeoutMs: 5000 }), 'E_BAD_INPUT');
+      expect(performance.now() - t0).toBeLessThan(500);
+    }
+  });
 
   test('malformed multiaddrs → E_BAD_INPUT (dial and open)', async () => {
     await expectCode(a.dial('/ip4/not-an-ip/tcp/1'), 'E_BAD_INPUT');

@@ -68,6 +68,8 @@ export interface IpfsStore {
 const DEFAULT_GET_TIMEOUT_MS = 10_000;
 const DEFAULT_DIAL_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_BYTES = 4 * 1024 * 1024;
+const UNIXFS_CODECS = new Set([0x70 /* dag-pb */, 0x55 /* raw */]);
+const SUPPORTED_HASHES = new Set([0x12 /* sha2-256 */, 0x00 /* identity */]);
 
 // The subset of modules openIpfs needs, loaded once per process (the second open is fast).
 interface IpfsModules {
@@ -187,11 +189,18 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
     if (typeof s !== 'string' || s.length === 0 || s.length > 512) {
       throw new HwayError('E_BAD_INPUT', 'malformed CID', { permanent: true });
     }
+    let cid: CID;
     try {
-      return m.cid.CID.parse(s.trim());
+      cid = m.cid.CID.parse(s.trim());
     } catch (e) {
       throw new HwayError('E_BAD_INPUT', `malformed CID: ${errorMessage(e)}`, { permanent: true, cause: e });
     }
+    // A UnixFS file is dag-pb or raw blocks hashed with sha2-256 (or inlined with identity); refuse
+    // anything else now rather than after waiting the whole timeout for blocks we could not decode.
+    if (!UNIXFS_CODECS.has(cid.code) || !SUPPORTED_HASHES.has(cid.multihash.code)) {
+      throw new HwayError('E_BAD_INPUT', `CID ${cid.toString()} is not a UnixFS file CID (codec 0x${cid.code.toString(16)}, hash 0x${cid.multihash.code.toString(16)})`, { permanent: true });
+    }
+    return cid;
   }
 
   async function dialOne(addr: Multiaddr, timeoutMs: number): Promise<void> {
@@ -231,9 +240,10 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
   const store: IpfsStore = {
     peerId,
 
-    async put(bytes: Uint8Array): Promise<string> {
+    async put(input: Uint8Array): Promise<string> {
       assertOpen();
-      if (!(bytes instanceof Uint8Array)) throw new HwayError('E_BAD_INPUT', 'put expects a Uint8Array', { permanent: true });
+      const bytes = asBytes(input);
+      if (bytes === undefined) throw new HwayError('E_BAD_INPUT', 'put expects a Uint8Array', { permanent: true });
       // CIDv1 + raw leaves (the UnixFS importer default): a small export is one raw block.
       const cid = await fs.addBytes(bytes);
       // Pin so that a later helia.gc() (if anyone runs one) never drops an export; re-pinning is a no-op.
@@ -251,6 +261,9 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
       const cid = parseCid(cidString);
       const timeoutMs = getOptions.timeoutMs ?? DEFAULT_GET_TIMEOUT_MS;
       const maxBytes = getOptions.maxBytes ?? DEFAULT_MAX_BYTES;
+      if (!Number.isSafeInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 2 ** 31 - 1) {
+        throw new HwayError('E_BAD_INPUT', `timeoutMs must be a positive integer of milliseconds, got ${String(timeoutMs)}`, { permanent: true });
+      }
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = getOptions.signal === undefined ? timeout : AbortSignal.any([timeout, getOptions.signal]);
 
@@ -324,6 +337,16 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
     },
   };
   return store;
+}
+
+// A Uint8Array from another realm (a jest VM context, a worker) fails `instanceof` checks inside
+// the UnixFS importer; view the same memory through this realm's Uint8Array instead.
+function asBytes(x: unknown): Uint8Array | undefined {
+  if (x instanceof Uint8Array) return x;
+  if (ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]') {
+    return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+  }
+  return undefined;
 }
 
 function parseMultiaddr(m: IpfsModules, s: string, what: string): Multiaddr {
