@@ -186,6 +186,12 @@ describe('errors', () => {
     }
   });
 
+  test('a data dir that cannot be created → HwayError E_INTERNAL, nothing left open', async () => {
+    const file = path.join(tmpDir('notadir'), 'file');
+    fs.writeFileSync(file, 'x');
+    await expectCode(openIpfs({ dataDir: file, logger: quiet }), 'E_INTERNAL');
+  });
+
   test('malformed multiaddrs → E_BAD_INPUT (dial and open)', async () => {
     await expectCode(a.dial('/ip4/not-an-ip/tcp/1'), 'E_BAD_INPUT');
     await expectCode(openIpfs({ dataDir: tmpDir('badaddr'), listen: ['garbage'], logger: quiet }), 'E_BAD_INPUT');

@@ -146,12 +146,13 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
   // Created with createIfMissing (the default), so a fresh data dir just works.
   const blockstore: FsBlockstore = new m.blockstoreFs.FsBlockstore(path.join(root, 'blocks'));
   const datastore: FsDatastore = new m.datastoreFs.FsDatastore(path.join(root, 'datastore'));
-  await blockstore.open();
   try {
+    await blockstore.open();
     await datastore.open();
   } catch (e) {
     await blockstore.close().catch(() => undefined);
-    throw e;
+    await datastore.close().catch(() => undefined);
+    throw new HwayError('E_INTERNAL', `cannot open IPFS stores under ${root}: ${errorMessage(e)}`, { cause: e });
   }
 
   let helia: HeliaWithLibp2p<Record<string, unknown>> & Helia;
