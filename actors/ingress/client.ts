@@ -1,0 +1,318 @@
+// The producer: enqueues tasks into the partition streams and waits for replies on its own channel.
+// It fails fast when Redis is away (E_REDIS_UNAVAILABLE) instead of queueing commands silently; an
+// enqueue that failed that way may or may not have landed, so retry it with the same task id.
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { HwayError, type ErrorCode } from '../../errors.js';
+import { logger as makeLogger, type Logger } from '../../log.js';
+import { defineScripts, pipeScript, runScript } from '../../storage/scripts.js';
+import { Keys, PRIORITIES, type Priority } from './keys.js';
+import { DEFAULT_PARTITIONS, partitionOf } from './partition.js';
+import { backoff, connect, isConnectionError, unavailable, whenReady, type RedisSource } from './redis.js';
+import { DEFAULT_MAX_RETRIES } from './retry.js';
+import { TASK_ID_RE, toOutcome, type CallOptions, type EnqueueOptions, type Envelope, type TaskOutcome } from './task.js';
+
+export interface HwayClientOptions {
+  redis?: RedisSource;
+  prefix?: string;
+  /** Must match the nodes' partition count. Default 64. */
+  partitions?: number;
+  /** Names the reply channel. Default: random. */
+  clientId?: string;
+  /** Default client-side wait of call(). Default 30 s. */
+  callTimeoutMs?: number;
+  /** How long a command waits for a (re)connection before failing with E_REDIS_UNAVAILABLE. Default 1000. */
+  unavailableAfterMs?: number;
+  /** Per-command timeout. Default 2000. */
+  commandTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export interface EnqueueItem {
+  type: string;
+  payload: unknown;
+  opts?: EnqueueOptions;
+}
+
+interface Waiter {
+  resolve: (o: TaskOutcome) => void;
+  timer: NodeJS.Timeout | undefined;
+  p: number;
+}
+
+interface Prepared {
+  id: string;
+  p: number;
+  keys: string[];
+  args: Array<string | number>;
+}
+
+export class HwayClient {
+  readonly clientId: string;
+  private readonly keys: Keys;
+  private readonly P: number;
+  private readonly conn: Redis;
+  private sub: Redis | undefined;
+  private subReady: Promise<void> | undefined;
+  private readonly waiters = new Map<string, Waiter[]>();
+  /** Partition of tasks this client enqueued, so that result(id) need not search (bounded). */
+  private readonly known = new Map<string, number>();
+  private readonly callTimeoutMs: number;
+  private readonly unavailableAfterMs: number;
+  private readonly log: Logger;
+  private readonly src: RedisSource;
+  private closed = false;
+
+  constructor(opts: HwayClientOptions = {}) {
+    this.clientId = opts.clientId ?? randomUUID();
+    this.keys = new Keys(opts.prefix ?? 'hway');
+    this.P = opts.partitions ?? DEFAULT_PARTITIONS;
+    this.callTimeoutMs = opts.callTimeoutMs ?? 30_000;
+    this.unavailableAfterMs = opts.unavailableAfterMs ?? 1000;
+    this.log = opts.logger ?? makeLogger('client', { client: this.clientId });
+    this.src = opts.redis ?? 'redis://127.0.0.1:6379';
+    const commandTimeout = opts.commandTimeoutMs ?? 2000;
+    this.conn = connect(this.src, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: Math.max(commandTimeout, 1000),
+      commandTimeout,
+      enableAutoPipelining: true,
+      retryStrategy: backoff,
+      lazyConnect: false,
+    });
+    this.conn.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
+    defineScripts(this.conn);
+  }
+
+  /** Enqueue a task; resolves to its id (the existing one when the id was already enqueued). */
+  async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<string> {
+    const t = this.prepare(type, payload, opts, '');
+    await this.exec(() => runScript(this.conn, 'enqueue', t.keys, t.args));
+    return t.id;
+  }
+
+  /** Enqueue many tasks in pipelined round trips. Resolves to their ids in order. */
+  async enqueueMany(items: EnqueueItem[], chunk = 1000): Promise<string[]> {
+    const prepared = items.map((it) => this.prepare(it.type, it.payload, it.opts ?? {}, ''));
+    for (let i = 0; i < prepared.length; i += chunk) {
+      const part = prepared.slice(i, i + chunk);
+      const res = await this.exec(() => {
+        const pipe = this.conn.pipeline();
+        for (const t of part) pipeScript(pipe, 'enqueue', t.keys, t.args);
+        return pipe.exec();
+      });
+      for (const [err] of res ?? []) if (err) throw this.mapError(err);
+    }
+    return prepared.map((t) => t.id);
+  }
+
+  /** Enqueue and wait for the outcome: the handler's value, or its terminal error as an HwayError. */
+  async call<T = unknown>(type: string, payload: unknown, opts: CallOptions = {}): Promise<T> {
+    await this.ensureSubscribed();
+    const t = this.prepare(type, payload, opts, this.keys.replyChannel(this.clientId));
+    const timeoutMs = opts.callTimeoutMs ?? this.callTimeoutMs;
+    const outcome = new Promise<TaskOutcome | undefined>((resolve) => {
+      const w: Waiter = { resolve, timer: undefined, p: t.p };
+      w.timer = setTimeout(() => {
+        this.removeWaiter(t.id, w);
+        // The reply may have been published while we were disconnected: look once more.
+        this.result(t.id, { partition: t.p }).then(
+          (o) => resolve(o ?? undefined),
+          () => resolve(undefined),
+        );
+      }, timeoutMs);
+      const list = this.waiters.get(t.id);
+      if (list) list.push(w);
+      else this.waiters.set(t.id, [w]);
+    });
+    let created: number;
+    try {
+      [created] = (await this.exec(() => runScript(this.conn, 'enqueue', t.keys, t.args))) as [number, string];
+    } catch (e) {
+      this.settle(t.id, undefined);
+      throw e;
+    }
+    if (created === 0) {
+      // An existing task: it may be done already, or reply to another producer's channel.
+      void this.pollExisting(t.id, t.p);
+    }
+    const o = await outcome;
+    if (!o) throw new HwayError('E_TIMEOUT', `no result for task ${t.id} within ${timeoutMs} ms`);
+    if (o.ok) return o.value as T;
+    throw new HwayError(o.error.code, o.error.message, { permanent: true });
+  }
+
+  /**
+   * The stored outcome of a task, or null if there is none (not finished, unknown, or expired).
+   * Pass the task's key (or partition) when it was enqueued by another client with a key; otherwise
+   * all partitions are searched in one round trip.
+   */
+  async result(taskId: string, where: { key?: string; partition?: number } = {}): Promise<TaskOutcome | null> {
+    const p = where.partition ?? (where.key !== undefined ? partitionOf(where.key, this.P) : this.known.get(taskId));
+    const candidates = p !== undefined ? [p] : [partitionOf(taskId, this.P), ...Array.from({ length: this.P }, (_, i) => i)];
+    const raws = await this.exec(async () => {
+      if (candidates.length === 1) return [await this.conn.get(this.keys.result(candidates[0]!, taskId))];
+      const pipe = this.conn.pipeline();
+      for (const c of candidates) pipe.get(this.keys.result(c, taskId));
+      const res = (await pipe.exec()) ?? [];
+      return res.map(([err, v]) => {
+        if (err) throw err;
+        return v as string | null;
+      });
+    });
+    const raw = raws.find((r) => r !== null && r !== undefined);
+    if (!raw) return null;
+    return toOutcome(JSON.parse(raw) as Envelope);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [id] of this.waiters) this.settle(id, undefined);
+    const conns = [this.conn, this.sub].filter((c): c is Redis => c !== undefined);
+    await Promise.all(
+      conns.map(async (c) => {
+        if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
+        else c.disconnect();
+      }),
+    );
+  }
+
+  // ---- internals ----
+
+  private prepare(type: string, payload: unknown, opts: EnqueueOptions, reply: string): Prepared {
+    if (this.closed) throw new HwayError('E_CLOSED', 'client is closed');
+    if (typeof type !== 'string' || type.length === 0 || type.length > 200) throw new HwayError('E_BAD_INPUT', 'task type must be a non-empty string', { permanent: true });
+    const id = opts.id ?? randomUUID();
+    if (!TASK_ID_RE.test(id)) throw new HwayError('E_BAD_INPUT', 'task id must be 1-200 printable ASCII characters without spaces', { permanent: true });
+    const key = opts.key ?? id;
+    if (typeof key !== 'string' || key.length === 0 || key.length > 512) throw new HwayError('E_BAD_INPUT', 'task key must be a non-empty string', { permanent: true });
+    const prio: Priority = opts.priority ?? 'default';
+    if (!PRIORITIES.includes(prio)) throw new HwayError('E_BAD_INPUT', `unknown priority "${String(prio)}"`, { permanent: true });
+    const maxRetries = opts.maxRetries ?? DEFAULT_MAX_RETRIES;
+    if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new HwayError('E_BAD_INPUT', 'maxRetries must be a non-negative integer', { permanent: true });
+    const timeoutMs = opts.timeoutMs ?? 0;
+    if (!(timeoutMs >= 0)) throw new HwayError('E_BAD_INPUT', 'timeoutMs must be >= 0', { permanent: true });
+    let delay = opts.delayMs ?? 0;
+    if (opts.runAt !== undefined) delay = Math.max(delay, +opts.runAt - Date.now());
+    delay = Math.max(0, Math.ceil(delay));
+    let json: string;
+    try {
+      json = JSON.stringify(payload ?? null);
+    } catch (e) {
+      throw new HwayError('E_BAD_PAYLOAD', 'payload is not JSON-serialisable', { permanent: true, cause: e });
+    }
+    const p = partitionOf(key, this.P);
+    this.remember(id, p);
+    return {
+      id,
+      p,
+      keys: [this.keys.task(p, id), this.keys.stream(p, prio), this.keys.scheduled(p), this.keys.idle(p)],
+      args: [id, type, json, key, prio, maxRetries, timeoutMs, reply, delay, this.keys.wakeChannel(p)],
+    };
+  }
+
+  private remember(id: string, p: number): void {
+    this.known.set(id, p);
+    if (this.known.size > 100_000) {
+      const first = this.known.keys().next();
+      if (!first.done) this.known.delete(first.value);
+    }
+  }
+
+  private async exec<T>(f: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new HwayError('E_CLOSED', 'client is closed');
+    await whenReady(this.conn, this.unavailableAfterMs);
+    try {
+      return await f();
+    } catch (e) {
+      throw this.mapError(e);
+    }
+  }
+
+  private mapError(e: unknown): Error {
+    if (e instanceof HwayError) return e;
+    if (isConnectionError(e)) return unavailable(e);
+    return new HwayError('E_INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+  }
+
+  private ensureSubscribed(): Promise<void> {
+    if (!this.sub) {
+      this.sub = connect(this.src, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: backoff, lazyConnect: false });
+      this.sub.on('error', (e: Error) => this.log.debug('redis error (subscriber)', { error: e.message }));
+      this.sub.on('message', (_ch: string, msg: string) => this.onReply(msg));
+      let first = true;
+      this.sub.on('ready', () => {
+        if (first) {
+          first = false;
+          return;
+        }
+        // Replies published while we were disconnected are lost: look the pending ones up.
+        for (const [id, ws] of this.waiters) void this.pollOnce(id, ws[0]?.p);
+      });
+      const sub = this.sub;
+      this.subReady = whenReady(sub, this.unavailableAfterMs)
+        .then(() => sub.subscribe(this.keys.replyChannel(this.clientId)))
+        .then(() => undefined);
+      this.subReady.catch(() => {
+        this.subReady = undefined;
+        this.sub = undefined;
+        sub.disconnect();
+      });
+    }
+    return this.subReady ?? this.ensureSubscribed();
+  }
+
+  private onReply(msg: string): void {
+    const sp = msg.indexOf(' ');
+    if (sp <= 0) return;
+    const id = msg.slice(0, sp);
+    if (!this.waiters.has(id)) return;
+    try {
+      this.settle(id, toOutcome(JSON.parse(msg.slice(sp + 1)) as Envelope));
+    } catch {
+      this.log.warn('malformed reply', { task: id });
+    }
+  }
+
+  private settle(id: string, o: TaskOutcome | undefined): void {
+    const ws = this.waiters.get(id);
+    if (!ws) return;
+    this.waiters.delete(id);
+    for (const w of ws) {
+      if (w.timer) clearTimeout(w.timer);
+      w.resolve(o as TaskOutcome);
+    }
+  }
+
+  private removeWaiter(id: string, w: Waiter): void {
+    const ws = this.waiters.get(id);
+    if (!ws) return;
+    const i = ws.indexOf(w);
+    if (i >= 0) ws.splice(i, 1);
+    if (ws.length === 0) this.waiters.delete(id);
+  }
+
+  private async pollOnce(id: string, p: number | undefined): Promise<boolean> {
+    try {
+      const o = await this.result(id, p === undefined ? {} : { partition: p });
+      if (o) {
+        this.settle(id, o);
+        return true;
+      }
+    } catch {
+      /* still away; the next reconnect or the call timeout looks again */
+    }
+    return false;
+  }
+
+  private async pollExisting(id: string, p: number): Promise<void> {
+    for (let delay = 50; this.waiters.has(id) && !this.closed; delay = Math.min(delay * 2, 1000)) {
+      if (await this.pollOnce(id, p)) return;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+export type { ErrorCode };

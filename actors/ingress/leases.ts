@@ -1,0 +1,201 @@
+// Partition ownership (the ClusterActor role): membership by heartbeat, one lease per partition
+// (SET NX PX with a fencing epoch INCR'd on every acquisition), renewal every leaseMs/3, and
+// rebalancing so that each live node holds floor or ceil of P/nodes partitions.
+import type { Redis } from 'ioredis';
+import type { Logger } from '../../log.js';
+import { pipeScript, runScript, defineScripts } from '../../storage/scripts.js';
+import type { Keys } from './keys.js';
+import { fnv1a } from './partition.js';
+
+export interface LeaseHooks {
+  /** A partition is ours under this epoch: start consuming it. */
+  acquired(p: number, epoch: number): void;
+  /** Ownership ended without a drain (renewal refused, or not renewed in time): stop at once. */
+  lost(p: number): void;
+  /** Stop taking new work from p and resolve when its in-flight tasks are done. */
+  drain(p: number): Promise<void>;
+  /** Called after every tick (safety nets for lost wake-ups). */
+  tick(): void;
+}
+
+interface Lease {
+  epoch: number;
+  value: string;
+  /** Local time by which the lease must have been renewed (request send time + ttl). */
+  validUntil: number;
+  draining: boolean;
+}
+
+/** Partitions node `rank` (0-based, among `nodes` sorted ids) should hold: floor or ceil of P/nodes. */
+export function targetFor(partitions: number, nodes: number, rank: number): number {
+  if (nodes <= 0 || rank < 0) return partitions;
+  return Math.floor(partitions / nodes) + (rank < partitions % nodes ? 1 : 0);
+}
+
+export class LeaseManager {
+  private readonly leases = new Map<number, Lease>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private stopped = false;
+  private members: string[] = [];
+
+  constructor(
+    private readonly conn: Redis,
+    private readonly keys: Keys,
+    private readonly nodeId: string,
+    private readonly partitions: number,
+    private readonly leaseMs: number,
+    private readonly hooks: LeaseHooks,
+    private readonly log: Logger,
+  ) {
+    defineScripts(conn);
+  }
+
+  async start(): Promise<void> {
+    const every = Math.max(50, Math.floor(this.leaseMs / 3));
+    this.timer = setInterval(() => this.onTimer(), every);
+    await this.tickOnce();
+  }
+
+  owned(): number[] {
+    return [...this.leases.entries()].filter(([, l]) => !l.draining).map(([p]) => p).sort((a, b) => a - b);
+  }
+
+  epochOf(p: number): number | undefined {
+    return this.leases.get(p)?.epoch;
+  }
+
+  liveNodes(): string[] {
+    return [...this.members];
+  }
+
+  private onTimer(): void {
+    // Checked even when Redis hangs: a lease we could not renew in time may already be someone else's.
+    const now = Date.now();
+    for (const [p, l] of this.leases) {
+      if (now > l.validUntil) {
+        this.log.warn('lease not renewed in time, giving partition up', { partition: p });
+        this.leases.delete(p);
+        this.hooks.lost(p);
+      }
+    }
+    if (!this.ticking) void this.tickOnce();
+  }
+
+  private tickOnce(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    const t = this.tick()
+      .catch((e: unknown) => {
+        this.log.warn('lease tick failed', { error: String(e) });
+      })
+      .finally(() => {
+        this.ticking = undefined;
+      });
+    this.ticking = t;
+    return t;
+  }
+
+  private async tick(): Promise<void> {
+    const sentAt = Date.now();
+    const members = (await runScript(this.conn, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '0'])) as string[];
+    this.members = members;
+    await this.renew(sentAt);
+    if (this.stopped) return;
+    const target = targetFor(this.partitions, members.length, members.indexOf(this.nodeId));
+    const held = this.owned();
+    if (held.length > target) {
+      // Give up the highest-numbered extras; a joining node picks them up once released.
+      for (const p of held.slice(target)) this.release(p);
+    } else if (held.length < target) {
+      await this.acquire(target - held.length);
+    }
+    this.hooks.tick();
+  }
+
+  private async renew(sentAt: number): Promise<void> {
+    if (this.leases.size === 0) return;
+    const pipe = this.conn.pipeline();
+    const sent: Array<[number, string]> = [];
+    for (const [p, l] of this.leases) {
+      pipeScript(pipe, 'lease_renew', [this.keys.lease(p)], [l.value, this.leaseMs]);
+      sent.push([p, l.value]);
+    }
+    const res = (await pipe.exec()) ?? [];
+    sent.forEach(([p, value], i) => {
+      const [err, ok] = res[i] ?? [new Error('no reply'), 0];
+      const l = this.leases.get(p);
+      if (err) return;
+      if (!l || l.value !== value) {
+        // Renewed a lease we had already given up locally: hand it back.
+        if (ok === 1) void runScript(this.conn, 'lease_release', [this.keys.lease(p)], [value]).catch(() => {});
+        return;
+      }
+      if (ok === 1) {
+        l.validUntil = sentAt + this.leaseMs;
+      } else {
+        this.log.warn('lease lost', { partition: p, epoch: l.epoch });
+        this.leases.delete(p);
+        this.hooks.lost(p);
+      }
+    });
+  }
+
+  private async acquire(want: number): Promise<void> {
+    // Start at a node-specific offset so that nodes joining together mostly try different partitions.
+    const start = fnv1a(this.nodeId) % this.partitions;
+    const candidates: number[] = [];
+    for (let i = 0; i < this.partitions; i++) {
+      const p = (start + i) % this.partitions;
+      if (!this.leases.has(p)) candidates.push(p);
+    }
+    const check = this.conn.pipeline();
+    for (const p of candidates) check.exists(this.keys.lease(p));
+    const exists = (await check.exec()) ?? [];
+    const free = candidates.filter((_, i) => exists[i]?.[1] === 0).slice(0, want);
+    if (free.length === 0) return;
+    const sentAt = Date.now();
+    const pipe = this.conn.pipeline();
+    for (const p of free) pipeScript(pipe, 'lease_acquire', [this.keys.lease(p), this.keys.epoch(p)], [this.nodeId, this.leaseMs]);
+    const res = (await pipe.exec()) ?? [];
+    free.forEach((p, i) => {
+      const [err, epoch] = res[i] ?? [null, 0];
+      if (err || typeof epoch !== 'number' || epoch <= 0) return;
+      if (this.stopped) {
+        void runScript(this.conn, 'lease_release', [this.keys.lease(p)], [`${this.nodeId}|${epoch}`]).catch(() => {});
+        return;
+      }
+      this.leases.set(p, { epoch, value: `${this.nodeId}|${epoch}`, validUntil: sentAt + this.leaseMs, draining: false });
+      this.hooks.acquired(p, epoch);
+    });
+    if (free.length) this.log.info('partitions acquired', { count: free.length, owned: this.owned().length });
+  }
+
+  private release(p: number): void {
+    const l = this.leases.get(p);
+    if (!l || l.draining) return;
+    l.draining = true;
+    void this.hooks
+      .drain(p)
+      .then(() => runScript(this.conn, 'lease_release', [this.keys.lease(p)], [l.value]))
+      .catch((e: unknown) => this.log.warn('lease release failed', { partition: p, error: String(e) }))
+      .finally(() => {
+        if (this.leases.get(p) === l) this.leases.delete(p);
+      });
+  }
+
+  /** Stop ticking; release every lease (callers drain first) and leave the membership. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.ticking;
+  }
+
+  async releaseAll(): Promise<void> {
+    const pipe = this.conn.pipeline();
+    for (const [p, l] of this.leases) pipeScript(pipe, 'lease_release', [this.keys.lease(p)], [l.value]);
+    pipeScript(pipe, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '1']);
+    this.leases.clear();
+    await pipe.exec();
+  }
+}

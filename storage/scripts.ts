@@ -1,0 +1,64 @@
+// Loads the named Lua scripts in storage/lua/ onto an ioredis connection with defineCommand, which
+// sends EVALSHA and falls back to EVAL on NOSCRIPT (e.g. after a Redis restart that lost the cache).
+import { readFileSync } from 'node:fs';
+import type { Redis, ChainableCommander } from 'ioredis';
+
+type Arg = string | number;
+type ScriptFn = (...args: Arg[]) => Promise<unknown>;
+
+/** Script name → number of KEYS. */
+const SCRIPTS = {
+  enqueue: 4,
+  fetch: 4,
+  claim: 1,
+  complete: 3,
+  fail: 5,
+  promote: 4,
+  requeue: 7,
+  lease_acquire: 2,
+  lease_renew: 1,
+  lease_release: 1,
+  heartbeat: 1,
+} as const;
+
+export type ScriptName = keyof typeof SCRIPTS;
+
+const dir = new URL('./lua/', import.meta.url);
+let sources: Map<ScriptName, string> | undefined;
+
+function load(): Map<ScriptName, string> {
+  if (sources) return sources;
+  const lib = readFileSync(new URL('_lib.lua', dir), 'utf8');
+  sources = new Map();
+  for (const name of Object.keys(SCRIPTS) as ScriptName[]) {
+    sources.set(name, `${lib}\n${readFileSync(new URL(`${name}.lua`, dir), 'utf8')}`);
+  }
+  return sources;
+}
+
+function cmdName(name: ScriptName): string {
+  return `hway_${name}`;
+}
+
+/** Define every script on the connection (idempotent). */
+export function defineScripts(redis: Redis): void {
+  const marker = redis as unknown as { __hwayScripts?: boolean };
+  if (marker.__hwayScripts) return;
+  for (const [name, lua] of load()) {
+    redis.defineCommand(cmdName(name), { numberOfKeys: SCRIPTS[name], lua });
+  }
+  marker.__hwayScripts = true;
+}
+
+/** Run a script: keys first (exactly as many as the script declares), then arguments. */
+export function runScript(redis: Redis, name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
+  defineScripts(redis);
+  const fn = (redis as unknown as Record<string, ScriptFn>)[cmdName(name)];
+  return fn.call(redis, ...keys, ...args);
+}
+
+/** Queue a script on a pipeline of a connection that has the scripts defined. */
+export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: string[], args: Arg[]): void {
+  const fn = (pipe as unknown as Record<string, (...a: Arg[]) => unknown>)[cmdName(name)];
+  fn.call(pipe, ...keys, ...args);
+}
