@@ -26,6 +26,7 @@ SRCS="frame.c sha256.c hmac.c scrypt.c chacha20poly1305.c config.c seal.c keys.c
 missing=()
 command -v "$CC" >/dev/null 2>&1 || missing+=("clang (Debian package: clang)")
 command -v wasm-ld >/dev/null 2>&1 || command -v wasm-ld-14 >/dev/null 2>&1 || missing+=("wasm-ld (Debian package: lld)")
+command -v "${HOSTCC:-cc}" >/dev/null 2>&1 || missing+=("a native C compiler for libsecp256k1's table generator (Debian package: gcc)")
 if [ ${#missing[@]} -eq 0 ]; then
   probe="$(mktemp -d)"
   trap 'rm -rf "$probe"' EXIT
@@ -57,8 +58,22 @@ COMMON=(--target=wasm32-wasi -O2 -std=c11
   -Wall -Wextra -Werror=implicit-function-declaration)
 SECP_DEFS=(-DSECP256K1_BUILD -DUSE_NUM_NONE -DUSE_FIELD_10X26 -DUSE_SCALAR_8X32
   -DUSE_FIELD_INV_BUILTIN -DUSE_SCALAR_INV_BUILTIN -DENABLE_MODULE_RECOVERY
-  -DECMULT_WINDOW_SIZE=15 -DECMULT_GEN_PREC_BITS=4 -DUSE_EXTERNAL_DEFAULT_CALLBACKS)
+  -DECMULT_WINDOW_SIZE=15 -DECMULT_GEN_PREC_BITS=4 -DUSE_EXTERNAL_DEFAULT_CALLBACKS
+  -DUSE_ECMULT_STATIC_PRECOMPUTATION)
 LDFLAGS=(-mexec-model=reactor -Wl,--strip-all -Wl,--max-memory=67108864 -Wl,-z,stack-size=262144 -Wl,--stack-first)
+
+# libsecp256k1's signing table (ECMULT_GEN_PREC_BITS=4: 64 KiB) is precomputed here by its own
+# gen_context.c, built for this machine, and compiled into the wasm as constant data. Built at run
+# time instead, every vault instance would touch ~210 KiB of stack temporaries on its first
+# signature, which is most of the 256 KiB per-instance budget.
+gen_static_context() { # $1 = directory that receives src/ecmult_static_context.h
+  local dir="$1"
+  mkdir -p "$dir/src"
+  "${HOSTCC:-cc}" -O1 -w -DECMULT_GEN_PREC_BITS=4 -DUSE_NUM_NONE -DUSE_FIELD_10X26 -DUSE_SCALAR_8X32 \
+    -DUSE_FIELD_INV_BUILTIN -DUSE_SCALAR_INV_BUILTIN -I"$SECP" -I"$SECP/src" \
+    "$SECP/src/gen_context.c" -o "$dir/gen_context"
+  (cd "$dir" && ./gen_context)
+}
 
 build_one() { # $1 = output wasm, $2 = object dir, rest = extra cflags
   local out="$1" obj="$2"; shift 2
@@ -68,7 +83,7 @@ build_one() { # $1 = output wasm, $2 = object dir, rest = extra cflags
     "$CC" "${COMMON[@]}" -fno-ident "$@" -I"$SECP" -c "enclaves/vault/$s" -o "$obj/${s%.c}.o"
     objs+=("$obj/${s%.c}.o")
   done
-  "$CC" "${COMMON[@]}" -fno-ident "$@" "${SECP_DEFS[@]}" -I"$SECP" -I"$SECP/src" -w \
+  "$CC" "${COMMON[@]}" -fno-ident "$@" "${SECP_DEFS[@]}" -I"$SECP" -I"$SECP/src" -I"$TMP/gen/src" -w \
     -c enclaves/vault/secp256k1_unit.c -o "$obj/secp256k1_unit.o"
   objs+=("$obj/secp256k1_unit.o")
   "$CC" "${COMMON[@]}" "${LDFLAGS[@]}" -o "$out" "${objs[@]}"
@@ -76,6 +91,7 @@ build_one() { # $1 = output wasm, $2 = object dir, rest = extra cflags
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
+gen_static_context "$TMP/gen"
 build_one "$TMP/vault.wasm" "$TMP/obj-prod"
 build_one "$TMP/vault-test.wasm" "$TMP/obj-test" -DHWAY_TEST_EXPORTS
 for w in vault vault-test; do
