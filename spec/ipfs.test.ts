@@ -76,6 +76,9 @@ afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   await Promise.all(children.map((c) => (c.exitCode === null ? new Promise((r) => c.once('exit', r)) : undefined)));
   for (const d of tmpDirs) fs.rmSync(d, { recursive: true, force: true });
+  // Nothing writes into a closed store's data dir (libp2p's peer store tries to, after stop).
+  await new Promise((r) => setTimeout(r, 1500));
+  expect(tmpDirs.filter((d) => fs.existsSync(d))).toEqual([]);
 });
 
 describe('local store', () => {

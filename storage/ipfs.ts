@@ -145,7 +145,7 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
 
   // Created with createIfMissing (the default), so a fresh data dir just works.
   const blockstore: FsBlockstore = new m.blockstoreFs.FsBlockstore(path.join(root, 'blocks'));
-  const datastore: FsDatastore = new m.datastoreFs.FsDatastore(path.join(root, 'datastore'));
+  const datastore: FsDatastore = closableDatastore(m, path.join(root, 'datastore'));
   try {
     await blockstore.open();
     await datastore.open();
@@ -338,6 +338,45 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
     },
   };
   return store;
+}
+
+/**
+ * An FsDatastore that really closes: libp2p's peer store still writes peer records for a moment after
+ * libp2p.stop() (connection-close bookkeeping), which would recreate files under a data dir that the
+ * caller believes closed (and may already be deleting or handing to another process). Writes after
+ * close() are dropped (they are only peer metadata), and close() waits for writes already in flight.
+ */
+function closableDatastore(m: IpfsModules, location: string): FsDatastore {
+  type Put = FsDatastore['put'];
+  type Delete = FsDatastore['delete'];
+  class ClosableFsDatastore extends m.datastoreFs.FsDatastore {
+    private closedForWrites = false;
+    private readonly inflight = new Set<Promise<unknown>>();
+
+    private track<T>(p: Promise<T>): Promise<T> {
+      this.inflight.add(p);
+      const done = (): void => void this.inflight.delete(p);
+      p.then(done, done);
+      return p;
+    }
+
+    override async put(...args: Parameters<Put>): ReturnType<Put> {
+      if (this.closedForWrites) return args[0];
+      return this.track(super.put(...args));
+    }
+
+    override async delete(...args: Parameters<Delete>): ReturnType<Delete> {
+      if (this.closedForWrites) return;
+      return this.track(super.delete(...args));
+    }
+
+    override async close(): Promise<void> {
+      this.closedForWrites = true;
+      await Promise.allSettled([...this.inflight]);
+      await super.close();
+    }
+  }
+  return new ClosableFsDatastore(location);
 }
 
 // A Uint8Array from another realm (a jest VM context, a worker) fails `instanceof` checks inside
