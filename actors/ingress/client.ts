@@ -8,7 +8,7 @@ import { logger as makeLogger, type Logger } from '../../log.js';
 import { defineScripts, pipeScript, runScript } from '../../storage/scripts.js';
 import { Keys, PRIORITIES, type Priority } from './keys.js';
 import { DEFAULT_PARTITIONS, partitionOf } from './partition.js';
-import { backoff, connect, isConnectionError, unavailable, whenReady, type RedisSource } from './redis.js';
+import { backoff, closeConnection, connect, isConnectionError, unavailable, whenReady, type RedisSource } from './redis.js';
 import { DEFAULT_MAX_RETRIES } from './retry.js';
 import { TASK_ID_RE, toOutcome, type CallOptions, type EnqueueOptions, type Envelope, type TaskOutcome } from './task.js';
 
@@ -80,6 +80,8 @@ export class HwayClient {
       enableAutoPipelining: true,
       retryStrategy: backoff,
       lazyConnect: false,
+      // ioredis keeps a timer this long after disconnecting a socket that never connected
+      disconnectTimeout: 200,
     });
     this.conn.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
     defineScripts(this.conn);
@@ -171,12 +173,7 @@ export class HwayClient {
     this.closed = true;
     for (const [id] of this.waiters) this.settle(id, undefined);
     const conns = [this.conn, this.sub].filter((c): c is Redis => c !== undefined);
-    await Promise.all(
-      conns.map(async (c) => {
-        if (c.status === 'ready') await c.quit().catch(() => c.disconnect());
-        else c.disconnect();
-      }),
-    );
+    await Promise.all(conns.map((c) => closeConnection(c)));
   }
 
   // ---- internals ----
@@ -239,7 +236,7 @@ export class HwayClient {
 
   private ensureSubscribed(): Promise<void> {
     if (!this.sub) {
-      this.sub = connect(this.src, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: backoff, lazyConnect: false });
+      this.sub = connect(this.src, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: backoff, lazyConnect: false, disconnectTimeout: 200 });
       this.sub.on('error', (e: Error) => this.log.debug('redis error (subscriber)', { error: e.message }));
       this.sub.on('message', (_ch: string, msg: string) => this.onReply(msg));
       let first = true;
@@ -258,7 +255,7 @@ export class HwayClient {
       this.subReady.catch(() => {
         this.subReady = undefined;
         this.sub = undefined;
-        sub.disconnect();
+        void closeConnection(sub);
       });
     }
     return this.subReady ?? this.ensureSubscribed();

@@ -20,7 +20,7 @@ import { LeaseManager } from './leases.js';
 import { DEFAULT_PARTITIONS } from './partition.js';
 import { backoffMs, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { DEFAULT_WEIGHTS, PriorityScheduler, type Lane, type Weights } from './scheduler.js';
-import { nodeConnection, type RedisSource } from './redis.js';
+import { closeConnection, nodeConnection, type RedisSource } from './redis.js';
 import type { Envelope, Handler, Json, Task } from './task.js';
 
 export interface IngressOptions {
@@ -245,7 +245,7 @@ class IngressImpl implements Ingress {
     for (const part of this.parts.values()) this.closePart(part);
     this.parts.clear();
     await withTimeout(this.leases.releaseAll(), 2000).catch((e: unknown) => this.log.warn('lease release on stop failed', { error: String(e) }));
-    await Promise.all([quit(this.sub), quit(this.conn)]);
+    await Promise.all([closeConnection(this.sub), closeConnection(this.conn)]);
     this.log.info('ingress stopped', this.counters);
   }
 
@@ -721,15 +721,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout?: () => Error): Pro
       },
     );
   });
-}
-
-async function quit(r: Redis): Promise<void> {
-  if (r.status === 'end') return;
-  if (r.status !== 'ready') {
-    r.disconnect();
-    return;
-  }
-  await withTimeout(r.quit(), 1000).catch(() => r.disconnect());
 }
 
 export { withTimeout, sleep };

@@ -64,3 +64,21 @@ export function whenReady(redis: Redis, ms: number): Promise<void> {
     redis.once('ready', onReady);
   });
 }
+
+/** Close a connection and resolve once it has fully ended (QUIT when possible, else disconnect). */
+export async function closeConnection(r: Redis, ms = 1000): Promise<void> {
+  if (r.status === 'end') return;
+  const ended = new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    r.once('end', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+  if (r.status === 'ready') {
+    r.quit().catch(() => r.disconnect());
+  } else {
+    r.disconnect();
+  }
+  await ended;
+}
