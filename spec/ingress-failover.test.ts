@@ -1,0 +1,154 @@
+// Two node processes; one is killed with SIGKILL in the middle of 2,000 tasks. Every task completes,
+// no effect is applied twice, no task completed before the kill runs again, and only tasks that were
+// running on the killed node at that moment run a second time. Also: rebalancing when a node joins,
+// and a graceful stop (SIGTERM) that finishes in-flight work and hands the rest over.
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { HwayClient, Keys, partitionOf } from '../actors/ingress/index.js';
+import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+
+const P = 16;
+const CONCURRENCY = 10;
+const prefix = testPrefix('failover');
+const keys = new Keys(prefix);
+const redis = new Redis(REDIS_URL);
+const root = fileURLToPath(new URL('..', import.meta.url));
+const children: ChildProcess[] = [];
+const t = (name: string) => `${prefix}:test:${name}`;
+
+function startNode(nodeId: string, workMs: number): { proc: ChildProcess; exited: Promise<number | null>; log: string[] } {
+  const log: string[] = [];
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', 'spec/fixtures/ingress-node.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '',
+      HWAY_REDIS: REDIS_URL,
+      HWAY_PREFIX: prefix,
+      HWAY_NODE_ID: nodeId,
+      HWAY_PARTITIONS: String(P),
+      HWAY_CONCURRENCY: String(CONCURRENCY),
+      HWAY_LEASE_MS: '2000',
+      HWAY_WORK_MS: String(workMs),
+      HWAY_LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  proc.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => log.push(d.toString()));
+  children.push(proc);
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return { proc, exited, log };
+}
+
+async function owners(): Promise<Map<number, string>> {
+  const pipe = redis.pipeline();
+  for (let p = 0; p < P; p++) pipe.get(keys.lease(p));
+  const res = (await pipe.exec()) ?? [];
+  const m = new Map<number, string>();
+  res.forEach(([, v], p) => {
+    if (typeof v === 'string') m.set(p, v.split('|')[0]!);
+  });
+  return m;
+}
+
+const count = (m: Map<number, string>, node: string) => [...m.values()].filter((n) => n === node).length;
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await cleanup(redis, prefix);
+  await redis.quit();
+});
+
+describe('failover between node processes', () => {
+  it('rebalances, survives SIGKILL of a node mid-run without double effects, and stops gracefully', async () => {
+    const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    try {
+      const a = startNode('node-a', 8);
+      await waitFor(async () => count(await owners(), 'node-a') === P, 20_000, 'node-a to own every partition');
+
+      const b = startNode('node-b', 8);
+      const joinAt = Date.now();
+      await waitFor(async () => {
+        const o = await owners();
+        return count(o, 'node-a') === P / 2 && count(o, 'node-b') === P / 2;
+      }, 20_000, 'an even split after node-b joined');
+      console.log(`rebalance after join: ${Date.now() - joinAt} ms (including node-b start-up)`);
+
+      const N = 2000;
+      const items = Array.from({ length: N }, (_, i) => ({ type: 'work', payload: { amount: i + 1 }, opts: { id: `task-${i}`, key: `vault-${i % 300}` } }));
+      await client.enqueueMany(items);
+      await waitFor(async () => (await redis.hlen(t('fin'))) >= 500, 30_000, '500 tasks done before the kill');
+
+      const before = await owners();
+      const aParts = new Set([...before].filter(([, n]) => n === 'node-a').map(([p]) => p));
+      const doneBeforeKill = new Set(Object.keys(await redis.hgetall(t('fin'))));
+      a.proc.kill('SIGKILL');
+      const killAt = Date.now();
+      await a.exited;
+
+      await waitFor(async () => (await redis.hlen(t('fin'))) === N, 60_000, 'every task to finish after the kill');
+      await waitFor(async () => count(await owners(), 'node-b') === P, 10_000, 'node-b to own every partition');
+
+      // Failover: from the kill to the first task of a partition of node-a finished by node-b.
+      const fin = await redis.hgetall(t('fin'));
+      let firstTakeover = Infinity;
+      for (const v of Object.values(fin)) {
+        const [node, p, at] = v.split(' ');
+        if (node === 'node-b' && aParts.has(Number(p)) && Number(at) > killAt) firstTakeover = Math.min(firstTakeover, Number(at));
+      }
+      const failoverMs = firstTakeover - killAt;
+      console.log(`failover: ${failoverMs} ms from SIGKILL to the first task of a taken-over partition finishing (lease 2000 ms)`);
+      expect(Number.isFinite(failoverMs)).toBe(true);
+
+      // Every task has a stored, successful result.
+      const pipe = redis.pipeline();
+      for (const it of items) pipe.get(keys.result(partitionOf(it.opts.key, P), it.opts.id));
+      const results = (await pipe.exec()) ?? [];
+      const missing = results.filter(([, v]) => typeof v !== 'string' || !(v as string).startsWith('{"ok":1'));
+      expect(missing).toHaveLength(0);
+
+      // Every effect applied exactly once.
+      expect(await redis.scard(t('effects'))).toBe(N);
+      expect(Number(await redis.get(t('total')))).toBe((N * (N + 1)) / 2);
+
+      // Executions: a task runs again only if it was running on node-a when it died — never one
+      // whose result was stored, and never more than node-a had in flight.
+      const runs = await redis.hgetall(t('runs'));
+      const first = await redis.hgetall(t('first'));
+      const rerun = Object.entries(runs).filter(([, n]) => Number(n) > 1).map(([id]) => id);
+      console.log(`tasks executed twice (were mid-run on the killed node): ${rerun.length}`);
+      for (const id of rerun) {
+        expect(first[id]).toBe('node-a');
+        expect(fin[id]!.startsWith('node-b ')).toBe(true);
+        expect(doneBeforeKill.has(id)).toBe(false);
+      }
+      expect(rerun.length).toBeLessThanOrEqual(CONCURRENCY);
+      expect(Object.values(runs).every((n) => Number(n) <= 2)).toBe(true);
+
+      // Graceful stop: in-flight tasks finish, the leases are released, the rest waits for a new owner.
+      const slow = Array.from({ length: 40 }, (_, i) => ({ type: 'work', payload: { amount: 0 }, opts: { id: `late-${i}`, key: `late-${i}` } }));
+      await client.enqueueMany(slow);
+      await waitFor(async () => (await redis.hlen(t('fin'))) >= N + 5, 20_000, 'some late tasks to finish');
+      b.proc.kill('SIGTERM');
+      const code = await b.exited;
+      expect(code).toBe(0);
+      expect((await owners()).size).toBe(0);
+      expect(await redis.zrange(keys.nodes(), 0, -1)).toEqual([]);
+      const startedLate = Object.keys(await redis.hgetall(t('runs'))).filter((id) => id.startsWith('late-'));
+      const finishedLate = Object.keys(await redis.hgetall(t('fin'))).filter((id) => id.startsWith('late-'));
+      expect(finishedLate.sort()).toEqual(startedLate.sort());
+
+      const c = startNode('node-c', 1);
+      await waitFor(async () => (await redis.hlen(t('fin'))) === N + slow.length, 30_000, 'node-c to finish the rest');
+      const lateRuns = await redis.hmget(t('runs'), ...slow.map((s) => s.opts.id));
+      expect(lateRuns.every((n) => n === '1')).toBe(true);
+      c.proc.kill('SIGTERM');
+      expect(await c.exited).toBe(0);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -1,0 +1,136 @@
+// A Redis server of our own (AOF, fsync always) is killed and restarted in the middle of a run.
+// Producers see E_REDIS_UNAVAILABLE and retry with the same task ids; the node reconnects and goes on.
+// Nothing acknowledged is lost: every task completes with a stored result.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { HwayError } from '../errors.js';
+import { createIngress, HwayClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
+import { freePort, quietLogger, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+
+const P = 8;
+const N = 1500;
+const prefix = testPrefix('restart');
+const keys = new Keys(prefix);
+let dir: string;
+let port: number;
+let server: ChildProcess | undefined;
+
+async function startServer(): Promise<void> {
+  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'], {
+    stdio: 'ignore',
+  });
+  const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+  try {
+    await waitFor(async () => {
+      try {
+        if (probe.status === 'wait') await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } catch {
+        return false;
+      }
+    }, 10_000, 'redis-server to answer');
+  } finally {
+    probe.disconnect();
+  }
+}
+
+function killServer(): Promise<void> {
+  const s = server;
+  server = undefined;
+  if (!s || s.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    s.once('exit', () => resolve());
+    s.kill('SIGKILL');
+  });
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hway-redis-'));
+  port = await freePort();
+  await startServer();
+});
+
+afterAll(async () => {
+  await killServer();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('Redis restart mid-run', () => {
+  it('loses no task across a SIGKILL and restart of Redis (AOF, fsync always)', async () => {
+    const url = `redis://127.0.0.1:${port}`;
+    const effects = new Redis(url, { maxRetriesPerRequest: null });
+    const done = new Set<string>();
+    const ingress: Ingress = createIngress({
+      redis: url,
+      prefix,
+      partitions: P,
+      concurrency: 10,
+      leaseMs: 2000,
+      logger: quietLogger(),
+      handlers: {
+        job: async (t) => {
+          await effects.sadd(`${prefix}:test:done`, t.id);
+          await sleep(2);
+          done.add(t.id);
+          return { ok: t.id };
+        },
+      },
+    });
+    await ingress.start();
+    const client = new HwayClient({ redis: url, prefix, partitions: P, logger: quietLogger(), unavailableAfterMs: 300 });
+    let unavailable = 0;
+    const ids = Array.from({ length: N }, (_, i) => `job-${i}`);
+    const producer = (async () => {
+      for (let i = 0; i < N; i += 50) {
+        const batch = ids.slice(i, i + 50).map((id) => ({ type: 'job', payload: {}, opts: { id } }));
+        for (;;) {
+          try {
+            await client.enqueueMany(batch);
+            break;
+          } catch (e) {
+            expect(e).toBeInstanceOf(HwayError);
+            expect((e as HwayError).code).toBe('E_REDIS_UNAVAILABLE');
+            unavailable++;
+            await sleep(50);
+          }
+        }
+        await sleep(5);
+      }
+    })();
+    try {
+      await waitFor(() => done.size >= 300, 30_000, '300 tasks before the restart');
+      const doneAtKill = done.size;
+      await killServer();
+      const downAt = Date.now();
+      await sleep(300);
+      await startServer();
+      console.log(`redis down for ${Date.now() - downAt} ms with ${doneAtKill}/${N} tasks done; producer saw E_REDIS_UNAVAILABLE ${unavailable} times`);
+      expect(doneAtKill).toBeLessThan(N - 100);
+      await producer;
+      const check = new Redis(url);
+      try {
+        await waitFor(async () => (await check.scard(`${prefix}:test:done`)) === N, 60_000, 'every task to run');
+        await waitFor(async () => {
+          const pipe = check.pipeline();
+          for (const id of ids) pipe.get(keys.result(partitionOf(id, P), id));
+          const res = (await pipe.exec()) ?? [];
+          return res.every(([, v]) => typeof v === 'string' && v.startsWith('{"ok":1'));
+        }, 30_000, 'every result to be stored');
+        const st = ingress.stats();
+        console.log(`after restart: completed ${st.completed}, answered from store ${st.answeredFromStore}, retried ${st.retried}`);
+        expect(st.archived).toBe(0);
+      } finally {
+        await check.flushall();
+        check.disconnect();
+      }
+    } finally {
+      await ingress.stop();
+      await client.close();
+      effects.disconnect();
+    }
+  });
+});
