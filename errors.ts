@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'E_NOT_FOUND'
   | 'E_REDIS_UNAVAILABLE'
   | 'E_STALE_EPOCH'
+  | 'E_CONFLICT'
   | 'E_TASK_FAILED'
   | 'E_UNAUTHORIZED'
   | 'E_FORBIDDEN'

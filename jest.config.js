@@ -10,6 +10,7 @@ export default {
   roots: ['<rootDir>/spec'],
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  setupFiles: ['<rootDir>/spec/setup-env.ts'],
   testTimeout: 120000,
   maxWorkers: 2,
 };

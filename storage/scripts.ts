@@ -19,6 +19,8 @@ const SCRIPTS = {
   lease_renew: 1,
   lease_release: 1,
   heartbeat: 1,
+  vault_put: 2,
+  vault_delete: 2,
 } as const;
 
 export type ScriptName = keyof typeof SCRIPTS;

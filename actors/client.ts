@@ -1,0 +1,87 @@
+// The producer's client: the ingress client (enqueue, call, result) plus typed vault operations.
+// Vault tasks are keyed by their vault id, so each reaches the one node that owns that vault's
+// partition, and tasks of one vault run in order.
+import { HwayClient as IngressClient, type HwayClientOptions as IngressClientOptions } from './ingress/client.js';
+import type { CallOptions } from './ingress/task.js';
+import type { HashName } from './vault/payloads.js';
+
+export interface HwayClientOptions extends IngressClientOptions {
+  /** Token of the producer's account (env HWAY_TOKEN), when the nodes have auth on. */
+  token?: string;
+}
+
+export interface VaultView {
+  vaultId: string;
+  publicKey: string;
+  addresses: { eth: string; fil: string };
+}
+
+export interface VaultInfo extends VaultView {
+  account: string;
+  epoch: number;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface SignatureResult {
+  /** 64-byte r ‖ s, hex, low-S. */
+  signature: string;
+  /** Recovery id 0–3. */
+  recovery: number;
+}
+
+type Data = Uint8Array | string;
+
+const hexOf = (d: Data): string => (typeof d === 'string' ? d.replace(/^0x/, '') : Buffer.from(d).toString('hex'));
+
+export class VaultClient {
+  constructor(
+    private readonly client: HwayClient,
+    private readonly auth: () => Record<string, string>,
+  ) {}
+
+  private run<T>(type: string, vaultId: string | undefined, payload: Record<string, unknown>, opts: CallOptions = {}): Promise<T> {
+    return this.client.call<T>(type, { ...payload, ...this.auth() }, { ...(vaultId === undefined ? {} : { key: vaultId }), ...opts });
+  }
+
+  generate(vaultId: string, opts?: CallOptions): Promise<VaultView> {
+    return this.run('vault:generate', vaultId, { vaultId }, opts);
+  }
+  /** Signs `data`: a 32-byte digest (hash "none", the default) or a message hashed by the node. */
+  sign(vaultId: string, data: Data, o: { hash?: HashName } & CallOptions = {}): Promise<SignatureResult> {
+    const { hash = 'none', ...opts } = o;
+    return this.run('vault:sign', vaultId, { vaultId, data: hexOf(data), hash }, opts);
+  }
+  verify(publicKey: Data, data: Data, signature: Data, o: { hash?: HashName } & CallOptions = {}): Promise<{ valid: boolean }> {
+    const { hash = 'none', ...opts } = o;
+    return this.run('vault:verify', undefined, { publicKey: hexOf(publicKey), data: hexOf(data), signature: hexOf(signature), hash }, opts);
+  }
+  refresh(vaultId: string, opts?: CallOptions): Promise<{ vaultId: string; epoch: number; publicKey: string }> {
+    return this.run('vault:refresh', vaultId, { vaultId }, opts);
+  }
+  /** Password-encrypted export to IPFS; resolves to its CID. */
+  export(vaultId: string, password: string, opts?: CallOptions): Promise<{ vaultId: string; cid: string }> {
+    return this.run('vault:export', vaultId, { vaultId, password }, opts);
+  }
+  import(cid: string, vaultId: string, password: string, opts?: CallOptions): Promise<VaultView> {
+    return this.run('vault:import', vaultId, { vaultId, cid, password }, opts);
+  }
+  info(vaultId: string, opts?: CallOptions): Promise<VaultInfo> {
+    return this.run('vault:info', vaultId, { vaultId }, opts);
+  }
+  delete(vaultId: string, opts?: CallOptions): Promise<{ vaultId: string; deleted: true }> {
+    return this.run('vault:delete', vaultId, { vaultId }, opts);
+  }
+}
+
+export class HwayClient extends IngressClient {
+  readonly vault: VaultClient;
+  private readonly token: string | undefined;
+
+  constructor(opts: HwayClientOptions = {}) {
+    super(opts);
+    this.token = opts.token;
+    this.vault = new VaultClient(this, (): Record<string, string> => (this.token === undefined ? {} : { _token: this.token }));
+  }
+}

@@ -1,0 +1,211 @@
+// A Highway node: the ingress (partition leases, streams, priorities), the actor system with its vault
+// supervisor, the enclave pool, and the IPFS store (opened on first use). `createNode` assembles
+// them; `start`/`stop` bring them up and down in order, so that a stop lets in-flight tasks finish
+// before vault actors and enclave instances go away.
+import { randomUUID } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { FilNetwork } from '../enclaves/addresses.js';
+import { Enclave } from '../enclaves/enclave.js';
+import { parseMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js';
+import { HwayError } from '../errors.js';
+import { logger as makeLogger, type Logger } from '../log.js';
+import { openIpfs, type IpfsStore } from '../storage/ipfs.js';
+import { loadMasterKeys } from '../storage/master-key-file.js';
+import { VaultStore } from '../storage/vault-store.js';
+import { createIngress, type Handler, type Ingress, type Json, type Task, type Weights } from './ingress/index.js';
+import { nodeConnection, type RedisSource } from './ingress/redis.js';
+import { startSystem, stopActor, type SystemRef } from './system.js';
+import { VAULT_TASKS } from './vault/payloads.js';
+import { vaultHandlers, type Authorize } from './vault/tasks.js';
+import { DEFAULT_SUPERVISOR, VaultSupervisor, type SupervisorStats } from './vault/vault-supervisor.js';
+
+export interface NodeOptions {
+  /** Redis URL or options (default HWAY_REDIS or redis://127.0.0.1:6379). */
+  redis?: RedisSource;
+  prefix?: string;
+  nodeId?: string;
+  /** Holds the master key file and the IPFS blockstore (default HWAY_DATA_DIR or ./.hway). */
+  dataDir?: string;
+  /** Master keys: a ring, or `ID:HEX[,…]` text. Default: HWAY_MASTER_KEY, else <dataDir>/master.key. */
+  masterKeys?: MasterKeyRing | string;
+  masterKeyFile?: string;
+  /** Create the master key file when there is none (what `hway start` does). Default false. */
+  createMasterKey?: boolean;
+  partitions?: number;
+  /** Tasks in flight on this node (default 10). */
+  concurrency?: number;
+  weights?: Weights;
+  strict?: boolean;
+  leaseMs?: number;
+  shutdownMs?: number;
+  /** Idle time before a vault actor is passivated (default 5 min). */
+  passivateMs?: number;
+  /** Operations waiting per vault before E_BUSY (default 1000). */
+  mailboxLimit?: number;
+  /** Deadline of every enclave call (default 20 s). */
+  enclaveTimeoutMs?: number;
+  enclaveWorkers?: number;
+  ipfs?: { listen?: string[]; peers?: string[]; timeoutMs?: number };
+  filNetwork?: FilNetwork;
+  /** Account check of each task; default: auth off, every task acts for account '*'. */
+  authorize?: Authorize;
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+}
+
+/** A task type added by an embedding service: its payload is validated before `handle` sees it. */
+export interface TaskDefinition<P> {
+  /** Returns the typed payload or throws; a throw becomes a permanent E_BAD_PAYLOAD. */
+  validate: (payload: unknown) => P;
+  handle: (payload: P, task: Task<P>) => Promise<Json> | Json;
+}
+
+export interface NodeStats {
+  nodeId: string;
+  partitions: number[];
+  vaults: SupervisorStats;
+  ingress: ReturnType<Ingress['stats']>;
+  enclave: ReturnType<Enclave['stats']>;
+}
+
+export interface HwayNode {
+  readonly nodeId: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  registerTask<P>(type: string, def: TaskDefinition<P>): void;
+  stats(): Promise<NodeStats>;
+  /** The IPFS store (opened on first call): its multiaddrs let another node dial this one. */
+  ipfs(): Promise<IpfsStore>;
+  readonly enclave: Enclave | undefined;
+  readonly supervisor: VaultSupervisor | undefined;
+  readonly store: VaultStore;
+}
+
+export function createNode(options: NodeOptions = {}): HwayNode {
+  const env = options.env ?? process.env;
+  const nodeId = options.nodeId ?? env.HWAY_NODE_ID ?? `node-${randomUUID().slice(0, 8)}`;
+  const log = (options.logger ?? makeLogger('node')).child({ node: nodeId });
+  const redisSrc = options.redis ?? env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
+  const dataDir = resolve(options.dataDir ?? env.HWAY_DATA_DIR ?? '.hway');
+  const partitions = options.partitions ?? 64;
+  const prefix = options.prefix ?? 'hway';
+  const redis = nodeConnection(redisSrc, `hway-node-${nodeId}`);
+  redis.on('error', (e: Error) => log.debug('redis error', { error: e.message }));
+  const store = new VaultStore(redis, prefix);
+  const extraTasks = new Map<string, Handler>();
+
+  let enclave: Enclave | undefined;
+  let system: SystemRef | undefined;
+  let supervisor: VaultSupervisor | undefined;
+  let ingress: Ingress | undefined;
+  let ipfs: Promise<IpfsStore> | undefined;
+  let started = false;
+
+  const openStore = (): Promise<IpfsStore> => {
+    ipfs ??= openIpfs({ dataDir, ...(options.ipfs?.listen ? { listen: options.ipfs.listen } : {}), ...(options.ipfs?.peers ? { peers: options.ipfs.peers } : {}), logger: log.child({ component: 'ipfs' }) });
+    return ipfs;
+  };
+
+  function masterKeys(): MasterKeyRing {
+    if (typeof options.masterKeys === 'string') return parseMasterKeys(options.masterKeys);
+    if (options.masterKeys !== undefined) return options.masterKeys;
+    const source = loadMasterKeys({ env, file: options.masterKeyFile ?? join(dataDir, 'master.key'), create: options.createMasterKey ?? false });
+    if (source.origin === 'created') log.warn('created a new master key file: back it up, every vault sealed on this node depends on it', { path: source.path });
+    else log.info('master keys loaded', { origin: source.origin, keys: source.ring.keys.length, current: source.ring.currentId });
+    return source.ring;
+  }
+
+  const node: HwayNode = {
+    nodeId,
+    store,
+    get enclave() {
+      return enclave;
+    },
+    get supervisor() {
+      return supervisor;
+    },
+
+    registerTask<P>(type: string, def: TaskDefinition<P>): void {
+      if ((VAULT_TASKS as readonly string[]).includes(type)) throw new HwayError('E_BAD_INPUT', `${type} is a built-in task type`, { permanent: true });
+      const handler: Handler = async (task: Task) => {
+        let payload: P;
+        try {
+          payload = def.validate(task.payload);
+        } catch (err) {
+          throw new HwayError('E_BAD_PAYLOAD', err instanceof Error ? err.message : 'invalid payload', { permanent: true });
+        }
+        return def.handle(payload, { ...task, payload });
+      };
+      extraTasks.set(type, handler);
+      ingress?.register(type, handler);
+    },
+
+    async start(): Promise<void> {
+      if (started) return;
+      started = true;
+      enclave = await Enclave.open({
+        masterKeys: masterKeys(),
+        timeoutMs: options.enclaveTimeoutMs ?? 20_000,
+        ...(options.enclaveWorkers === undefined ? {} : { workers: options.enclaveWorkers }),
+        logger: log.child({ component: 'enclave' }),
+      });
+      // Loading Helia blocks the event loop for ~1.5 s: a node that serves peers opens it now, before
+      // it holds leases that this pause could let expire; others open it on their first export.
+      if (options.ipfs?.listen !== undefined || options.ipfs?.peers !== undefined) await openStore();
+      system = startSystem(`hway-${nodeId}`);
+      supervisor = new VaultSupervisor(
+        system,
+        {
+          enclave,
+          store,
+          ipfs: openStore,
+          ipfsTimeoutMs: options.ipfs?.timeoutMs ?? 10_000,
+          filNetwork: options.filNetwork ?? 'f',
+          defaultAccount: 'default',
+          log: log.child({ component: 'vault' }),
+        },
+        { ...DEFAULT_SUPERVISOR, ...(options.passivateMs === undefined ? {} : { passivateMs: options.passivateMs }), ...(options.mailboxLimit === undefined ? {} : { mailboxLimit: options.mailboxLimit }) },
+      );
+      const handlers: Record<string, Handler> = {
+        ...vaultHandlers({ supervisor, enclave, partitions, authorize: options.authorize ?? (async () => '*') }),
+        ...Object.fromEntries(extraTasks),
+      };
+      ingress = createIngress({
+        redis: redisSrc,
+        nodeId,
+        prefix,
+        partitions,
+        handlers,
+        logger: log.child({ component: 'ingress' }),
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...(options.weights === undefined ? {} : { weights: options.weights }),
+        ...(options.strict === undefined ? {} : { strict: options.strict }),
+        ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+        ...(options.shutdownMs === undefined ? {} : { shutdownMs: options.shutdownMs }),
+      });
+      await ingress.start();
+      log.info('node started', { partitions, dataDir });
+    },
+
+    async stop(): Promise<void> {
+      if (!started) return;
+      started = false;
+      await ingress?.stop(); // stop fetching, let in-flight tasks finish, release the leases
+      await supervisor?.stop();
+      if (system !== undefined) stopActor(system);
+      await enclave?.close();
+      if (ipfs !== undefined) await (await ipfs.catch(() => undefined))?.close();
+      ipfs = undefined;
+      await redis.quit().catch(() => redis.disconnect());
+      log.info('node stopped');
+    },
+
+    async stats(): Promise<NodeStats> {
+      if (ingress === undefined || supervisor === undefined || enclave === undefined) throw new HwayError('E_CLOSED', 'node is not started');
+      return { nodeId, partitions: ingress.ownedPartitions(), vaults: await supervisor.stats(), ingress: ingress.stats(), enclave: enclave.stats() };
+    },
+
+    ipfs: openStore,
+  };
+  return node;
+}

@@ -1,0 +1,162 @@
+// VaultActor(vaultId): the only place where a vault's operations run. nact delivers its messages one at
+// a time, so no two operations on one vault ever overlap; the partition lease makes it the only such
+// actor in the cluster. It owns one enclave instance and a cached copy of its record.
+//
+// States: loading (no enclave instance yet, record not read) → ready → passivated (stopped by the
+// supervisor when idle: afterStop closes the instance and frees its memory). An enclave that times out
+// or traps makes the handler throw after answering the message: the supervision policy (see
+// vault-supervisor.ts) then resets the actor, which starts again from the stored record.
+import { addressesOf, type FilNetwork } from '../../enclaves/addresses.js';
+import type { Enclave, VaultEnclave } from '../../enclaves/enclave.js';
+import { HwayError, isHwayError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { IpfsStore } from '../../storage/ipfs.js';
+import type { VaultRecord, VaultStore } from '../../storage/vault-store.js';
+
+export type VaultOp =
+  | { kind: 'generate' }
+  | { kind: 'sign'; digest: Uint8Array }
+  | { kind: 'refresh' }
+  | { kind: 'export'; password: string }
+  | { kind: 'import'; cid: string; password: string }
+  | { kind: 'info' }
+  | { kind: 'delete' };
+
+/** Results are JSON-ready: they go back to producers through the ingress. */
+export type VaultResult = Record<string, string | number | boolean | Record<string, string>>;
+
+export interface VaultMsg {
+  op: VaultOp;
+  /** Account of the requester; '*' for an admin or when auth is off. */
+  account: string;
+  /** Partition of the vault and the fencing epoch under which this node holds it. */
+  partition: number;
+  fence: number;
+  resolve: (value: VaultResult) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface VaultState {
+  instance: VaultEnclave | null;
+  /** undefined: not read yet; null: no such vault. */
+  record: VaultRecord | null | undefined;
+  /** Fencing epoch under which `record` was read: a new lease (another owner in between) re-reads. */
+  readUnder: number;
+}
+
+export interface VaultDeps {
+  enclave: Enclave;
+  store: VaultStore;
+  /** The node's IPFS store, opened on first use (Helia costs ~1.5 s and ~100 MiB to load). */
+  ipfs: () => Promise<IpfsStore>;
+  ipfsTimeoutMs: number;
+  filNetwork: FilNetwork;
+  /** Account recorded for vaults created without auth. */
+  defaultAccount: string;
+  log: Logger;
+}
+
+/** Enclave failures that leave the instance suspect: the actor is reset from the stored record. */
+export class EnclaveFailure extends Error {
+  constructor(readonly cause: HwayError) {
+    super(`enclave failed: ${cause.code}`);
+  }
+}
+
+export const initialVaultState = (): VaultState => ({ instance: null, record: undefined, readUnder: 0 });
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+
+function view(r: VaultRecord): VaultResult {
+  return { vaultId: r.vaultId, publicKey: hex(r.publicKey), addresses: { ...r.addresses } };
+}
+
+export async function handleVaultMsg(deps: VaultDeps, vaultId: string, state: VaultState, msg: VaultMsg): Promise<VaultState> {
+  const s: VaultState = { ...state };
+  try {
+    s.instance ??= await deps.enclave.vault();
+    if (s.record === undefined || s.readUnder !== msg.fence) {
+      s.record = await deps.store.get(msg.partition, vaultId);
+      s.readUnder = msg.fence;
+    }
+    const { value, record } = await perform(deps, vaultId, s.instance, s.record, msg);
+    s.record = record;
+    msg.resolve(value);
+    return s;
+  } catch (err) {
+    msg.reject(err);
+    if (isHwayError(err) && (err.code === 'E_TIMEOUT' || err.code === 'E_ENCLAVE')) {
+      await s.instance?.close();
+      throw new EnclaveFailure(err);
+    }
+    // Someone else wrote (or the lease moved): read the record again next time.
+    if (isHwayError(err) && (err.code === 'E_CONFLICT' || err.code === 'E_STALE_EPOCH')) s.record = undefined;
+    return s;
+  }
+}
+
+function owned(record: VaultRecord | null, vaultId: string, account: string): VaultRecord {
+  if (record === null) throw new HwayError('E_UNKNOWN_VAULT', `no vault ${vaultId}`, { permanent: true });
+  if (account !== '*' && record.account !== account) throw new HwayError('E_FORBIDDEN', `vault ${vaultId} belongs to another account`, { permanent: true });
+  return record;
+}
+
+function absent(record: VaultRecord | null, vaultId: string): void {
+  if (record !== null) throw new HwayError('E_VAULT_EXISTS', `vault ${vaultId} exists`, { permanent: true });
+}
+
+async function perform(
+  deps: VaultDeps,
+  vaultId: string,
+  instance: VaultEnclave,
+  record: VaultRecord | null,
+  msg: VaultMsg,
+): Promise<{ value: VaultResult; record: VaultRecord | null }> {
+  const account = msg.account === '*' ? deps.defaultAccount : msg.account;
+  const { op, partition, fence } = msg;
+  switch (op.kind) {
+    case 'generate': {
+      absent(record, vaultId);
+      const g = await instance.generate(vaultId);
+      const created = await deps.store.create(partition, fence, {
+        vaultId, account, sealed: g.sealed, publicKey: g.publicKey, addresses: addressesOf(g.publicKey, { filNetwork: deps.filNetwork }), epoch: 0,
+      });
+      return { value: view(created), record: created };
+    }
+    case 'sign': {
+      const r = owned(record, vaultId, msg.account);
+      const s = await instance.sign(r.sealed, vaultId, op.digest);
+      return { value: { signature: hex(s.signature), recovery: s.recovery }, record: r };
+    }
+    case 'refresh': {
+      const r = owned(record, vaultId, msg.account);
+      const next = await instance.refresh(r.sealed, vaultId);
+      const updated = await deps.store.update(partition, fence, { ...r, sealed: next.sealed, epoch: r.epoch + 1 });
+      return { value: { vaultId, epoch: updated.epoch, publicKey: hex(updated.publicKey) }, record: updated };
+    }
+    case 'export': {
+      const r = owned(record, vaultId, msg.account);
+      const envelope = await instance.export(r.sealed, vaultId, op.password);
+      const cid = await (await deps.ipfs()).put(envelope);
+      return { value: { vaultId, cid }, record: r };
+    }
+    case 'import': {
+      absent(record, vaultId);
+      const envelope = await (await deps.ipfs()).get(op.cid, { timeoutMs: deps.ipfsTimeoutMs });
+      const g = await instance.import(envelope, op.password, vaultId);
+      const created = await deps.store.create(partition, fence, {
+        vaultId, account, sealed: g.sealed, publicKey: g.publicKey, addresses: addressesOf(g.publicKey, { filNetwork: deps.filNetwork }), epoch: 0,
+      });
+      return { value: view(created), record: created };
+    }
+    case 'info': {
+      const r = owned(record, vaultId, msg.account);
+      return { value: { ...view(r), account: r.account, epoch: r.epoch, version: r.version, createdAt: r.createdAt, updatedAt: r.updatedAt }, record: r };
+    }
+    case 'delete': {
+      const r = owned(record, vaultId, msg.account);
+      await deps.store.delete(partition, fence, r);
+      return { value: { vaultId, deleted: true }, record: null };
+    }
+  }
+}

@@ -1,0 +1,49 @@
+// Child processes for tests: spawned with tsx, read until their first JSON line, killed in afterAll.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Child<T> {
+  proc: ChildProcess;
+  ready: T;
+  output: () => string;
+}
+
+/** Runs `script` (relative to the repository root) and resolves with its first JSON line. */
+export function startProcess<T>(script: string, env: Record<string, string>, timeoutMs = 30_000): Promise<Child<T>> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', script], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_OPTIONS: '', HWAY_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} not ready in ${timeoutMs} ms: ${err.slice(-2000)}`)), timeoutMs);
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited with ${code}: ${err.slice(-2000)}`));
+    });
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        proc.removeAllListeners('exit');
+        resolve({ proc, ready: JSON.parse(out.slice(0, nl)) as T, output: () => err });
+      }
+    });
+  });
+}
+
+export async function stopProcess(child: Child<unknown> | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child === undefined || child.proc.exitCode !== null) return;
+  const exited = new Promise((r) => child.proc.once('exit', r));
+  child.proc.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+  clearTimeout(timer);
+  if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+}
