@@ -55,6 +55,8 @@ class WorkerSlot {
   private running: Call[] | null = null;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** A worker's start-up (tens of ms) must not count against the first call's timeout. */
+  private online = false;
 
   constructor(
     private readonly name: string,
@@ -87,14 +89,19 @@ class WorkerSlot {
 
   private spawn(): void {
     const { module, config } = this.opts;
+    this.online = false;
     this.worker = new Worker(WORKER_URL, { workerData: { module, config, progress: this.progress }, name: this.name });
+    this.worker.once('online', () => {
+      this.online = true;
+      this.pump();
+    });
     this.worker.on('message', (msg: { results: WorkerResult[] }) => this.settle(msg.results));
     this.worker.on('error', (err) => this.replace(`worker error: ${err.message}`, 0));
     this.worker.on('exit', (code) => this.replace(`worker exited with code ${code}`, 0));
   }
 
   private pump(): void {
-    if (this.running !== null || this.queue.length === 0 || this.closed) return;
+    if (!this.online || this.running !== null || this.queue.length === 0 || this.closed) return;
     const batch = this.queue.splice(0, this.maxBatch);
     this.running = batch;
     this.worker.postMessage({ batch: batch.map(({ seq, inst, fn, input, oneShot }) => ({ seq, inst, fn, input, oneShot })) });

@@ -81,9 +81,11 @@ export async function handleVaultMsg(deps: VaultDeps, vaultId: string, state: Va
     }
     const { value, record } = await perform(deps, vaultId, s.instance, s.record, msg);
     s.record = record;
+    deps.log.debug('vault operation done', { vault: vaultId, op: msg.op.kind, fence: msg.fence });
     msg.resolve(value);
     return s;
   } catch (err) {
+    deps.log.debug('vault operation failed', { vault: vaultId, op: msg.op.kind, code: isHwayError(err) ? err.code : 'E_INTERNAL' });
     msg.reject(err);
     if (isHwayError(err) && (err.code === 'E_TIMEOUT' || err.code === 'E_ENCLAVE')) {
       await s.instance?.close();

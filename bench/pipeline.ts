@@ -1,0 +1,210 @@
+// Pipeline benchmark: signs per second end to end (client → Redis ingress → vault actor → enclave →
+// reply) at node concurrency 10 and 50 with p50/p99 latency, next to a baseline measured in the same
+// run on the same Redis: a BullMQ worker that signs with @noble/curves. Then p99 at half of the peak
+// rate (open loop), resident memory with many active vaults, and re-activation time of a passivated
+// vault.
+//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N]
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { Queue, QueueEvents, Worker } from 'bullmq';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { HwayClient } from '../actors/client.js';
+import { createNode, type HwayNode } from '../actors/node.js';
+import { fmt, percentile, table, wantsJson, type Row } from './report.js';
+
+const arg = (name: string, dflt: number): number => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
+const MS = arg('seconds', 4) * 1000;
+const VAULTS = arg('vaults', 10_000);
+const KEYS = 64;
+const say = (s: string): void => {
+  if (!wantsJson()) process.stderr.write(s + '\n');
+};
+const digest = createHash('sha256').update('benchmark').digest();
+
+interface Run {
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+/** Closed loop: `inFlight` chains for MS; latency of each operation. */
+async function closedLoop(op: () => Promise<unknown>, inFlight: number, ms = MS): Promise<Run> {
+  const lat: number[] = [];
+  const until = performance.now() + ms;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (performance.now() < until) {
+        const s = performance.now();
+        await op();
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const secs = (performance.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  return { rate: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}
+
+/** Open loop at `rate` per second for MS: latency from issue to answer, not hidden by back-pressure. */
+async function openLoop(op: () => Promise<unknown>, rate: number, ms = MS): Promise<Run> {
+  const lat: number[] = [];
+  const pending: Promise<void>[] = [];
+  const t0 = performance.now();
+  let issued = 0;
+  while (performance.now() - t0 < ms) {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    for (; issued < due; issued++) {
+      const s = performance.now();
+      pending.push(op().then(() => void lat.push(performance.now() - s)));
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(pending);
+  lat.sort((a, b) => a - b);
+  return { rate: lat.length / ((performance.now() - t0) / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}
+
+async function flush(prefix: string): Promise<void> {
+  const r = new Redis(REDIS);
+  let cursor = '0';
+  do {
+    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 2000);
+    cursor = next;
+    if (keys.length > 0) await r.unlink(...keys);
+  } while (cursor !== '0');
+  await r.quit();
+}
+
+async function withNode<T>(concurrency: number, extra: Parameters<typeof createNode>[0], f: (node: HwayNode, client: HwayClient, prefix: string) => Promise<T>): Promise<T> {
+  const prefix = `hwb-${randomBytes(3).toString('hex')}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'hway-bench-'));
+  const node = createNode({ redis: REDIS, prefix, dataDir, masterKeys: `1:${randomBytes(32).toString('hex')}`, concurrency, ...extra });
+  await node.start();
+  const client = new HwayClient({ redis: REDIS, prefix, callTimeoutMs: 60_000 });
+  try {
+    return await f(node, client, prefix);
+  } finally {
+    await client.close();
+    await node.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+    await flush(`${prefix}:`);
+  }
+}
+
+async function hwaySigns(concurrency: number): Promise<{ closed: Run; half: Run }> {
+  return withNode(concurrency, {}, async (_node, client) => {
+    const ids = Array.from({ length: KEYS }, (_, i) => `bench-${i}`);
+    await Promise.all(ids.map((id) => client.vault.generate(id)));
+    let i = 0;
+    const op = (): Promise<unknown> => client.vault.sign(ids[i++ % KEYS]!, digest);
+    await closedLoop(op, concurrency * 2, 1000); // warm-up: actors active, JIT warm
+    const closed = await closedLoop(op, concurrency * 2);
+    const half = await openLoop(op, closed.rate / 2);
+    return { closed, half };
+  });
+}
+
+async function bullmqSigns(concurrency: number): Promise<{ closed: Run; half: Run }> {
+  const prefix = `hwb-bull-${randomBytes(3).toString('hex')}`;
+  const connection = { host: '127.0.0.1', port: Number(new URL(REDIS).port || 6379), maxRetriesPerRequest: null };
+  const name = 'sign';
+  const keys = Array.from({ length: KEYS }, () => secp256k1.utils.randomSecretKey());
+  const queue = new Queue(name, { connection, prefix });
+  const events = new QueueEvents(name, { connection, prefix });
+  const worker = new Worker(
+    name,
+    async (job) => {
+      const { k, d } = job.data as { k: number; d: string };
+      return Buffer.from(secp256k1.sign(Buffer.from(d, 'hex'), keys[k]!, { prehash: false })).toString('hex');
+    },
+    { connection, prefix, concurrency },
+  );
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
+  let i = 0;
+  const op = async (): Promise<unknown> => {
+    const job = await queue.add('s', { k: i++ % KEYS, d: digest.toString('hex') }, { removeOnComplete: true, removeOnFail: true });
+    return job.waitUntilFinished(events, 60_000);
+  };
+  try {
+    await closedLoop(op, concurrency * 2, 1000);
+    const closed = await closedLoop(op, concurrency * 2);
+    const half = await openLoop(op, closed.rate / 2);
+    return { closed, half };
+  } finally {
+    await worker.close();
+    await events.close();
+    await queue.obliterate({ force: true }).catch(() => undefined);
+    await queue.close();
+    await flush(`${prefix}:`);
+  }
+}
+
+/** RSS with `n` active vaults (each generated and signed), and a passivated vault's re-activation time. */
+async function vaultMemory(n: number): Promise<{ rssKiBPerVault: number; activeSignMs: number; reactivationMs: number }> {
+  return withNode(50, { passivateMs: 1500 }, async (node, client) => {
+    await client.vault.generate('warm');
+    await client.vault.sign('warm', digest);
+    global.gc?.();
+    await new Promise((r) => setTimeout(r, 300));
+    const before = process.memoryUsage().rss;
+    const ids = Array.from({ length: n }, (_, i) => `m-${i}`);
+    for (let i = 0; i < n; i += 500) await Promise.all(ids.slice(i, i + 500).map((id) => client.vault.generate(id)));
+    const stats = await node.stats();
+    global.gc?.();
+    await new Promise((r) => setTimeout(r, 300));
+    const rss = process.memoryUsage().rss - before;
+    say(`  ${stats.vaults.active} vaults active, ${stats.enclave.instances} enclave instances`);
+
+    // Re-activation: sign on an active vault, let it passivate, sign again.
+    const times: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const s = performance.now();
+      await client.vault.sign('warm', digest);
+      times.push(performance.now() - s);
+    }
+    times.sort((a, b) => a - b);
+    const reacts: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      await new Promise((r) => setTimeout(r, 3200)); // > passivateMs + one sweep
+      const s = performance.now();
+      await client.vault.sign('warm', digest);
+      reacts.push(performance.now() - s);
+    }
+    reacts.sort((a, b) => a - b);
+    return { rssKiBPerVault: rss / 1024 / n, activeSignMs: times[2]!, reactivationMs: reacts[1]! };
+  });
+}
+
+const results: Record<string, { closed: Run; half: Run }> = {};
+for (const c of [10, 50]) {
+  say(`highway, concurrency ${c} …`);
+  results[`hway-${c}`] = await hwaySigns(c);
+  say(`bullmq + @noble/curves, concurrency ${c} …`);
+  results[`bull-${c}`] = await bullmqSigns(c);
+}
+say(`memory with ${VAULTS} active vaults …`);
+const mem = await vaultMemory(VAULTS);
+
+const rows: Row[] = [];
+for (const c of [10, 50]) {
+  const h = results[`hway-${c}`]!;
+  const b = results[`bull-${c}`]!;
+  rows.push({ system: `BullMQ + @noble/curves (baseline)`, concurrency: c, 'signs/s': b.closed.rate, 'p50 ms': b.closed.p50, 'p99 ms': b.closed.p99, 'p99 ms @ half peak': b.half.p99, 'vs baseline': '1.00x' });
+  rows.push({ system: 'Highway (ingress → actor → enclave)', concurrency: c, 'signs/s': h.closed.rate, 'p50 ms': h.closed.p50, 'p99 ms': h.closed.p99, 'p99 ms @ half peak': h.half.p99, 'vs baseline': `${fmt(h.closed.rate / b.closed.rate, 2)}x` });
+}
+if (wantsJson()) {
+  console.log(JSON.stringify({ seconds: MS / 1000, runs: results, ratios: { c10: results['hway-10']!.closed.rate / results['bull-10']!.closed.rate, c50: results['hway-50']!.closed.rate / results['bull-50']!.closed.rate }, vaults: { count: VAULTS, ...mem } }));
+} else {
+  console.log(table('end-to-end signatures (client and node in one process, same Redis, same run)', rows));
+  console.log('');
+  console.log(table('vaults', [{ 'active vaults': VAULTS, 'RSS KiB/vault': mem.rssKiBPerVault, 'sign ms (active)': mem.activeSignMs, 'sign ms (re-activation)': mem.reactivationMs }]));
+}
+process.exit(0);

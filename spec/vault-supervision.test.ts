@@ -1,0 +1,90 @@
+// Passivation and re-activation; an enclave call that overruns its timeout is stopped, the vault's
+// actor is reset from its stored record and keeps working; repeated failures stop the actor and fail
+// what waits with a clear error, and a later message activates a fresh actor.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import type { HwayNode } from '../actors/node.js';
+import { partitionOf } from '../actors/ingress/partition.js';
+import type { VaultMsg } from '../actors/vault/vault-actor.js';
+import { testCluster } from './helpers/node.js';
+
+const digest = createHash('sha256').update('x').digest();
+
+describe('passivation', () => {
+  const cluster = testCluster('passivate');
+  let node: HwayNode;
+  beforeAll(async () => {
+    node = cluster.node({ passivateMs: 300 });
+    await node.start();
+  });
+  afterAll(() => cluster.cleanup());
+
+  test('an idle vault is passivated (its enclave instance closed) and re-activated by the next message', async () => {
+    const client = cluster.client();
+    const v = await client.vault.generate('sleepy');
+    const before = await node.stats();
+    expect(before.vaults.active).toBe(1);
+    expect(before.enclave.instances).toBe(1);
+
+    await new Promise((r) => setTimeout(r, 1200));
+    const idle = await node.stats();
+    expect(idle.vaults.active).toBe(0);
+    expect(idle.vaults.passivations).toBeGreaterThanOrEqual(1);
+    expect(idle.enclave.instances).toBe(0); // the instance's memory was given back
+
+    const s = await client.vault.sign('sleepy', digest);
+    expect((await client.vault.verify(v.publicKey, digest, s.signature)).valid).toBe(true);
+    const after = await node.stats();
+    expect(after.vaults.active).toBe(1);
+    expect(after.vaults.activations).toBe(before.vaults.activations + 1);
+  });
+});
+
+describe('enclave timeouts', () => {
+  const cluster = testCluster('timeout');
+  let node: HwayNode;
+  // 60 ms: signing takes well under a millisecond, an export's scrypt ~100 ms, so exports overrun.
+  beforeAll(async () => {
+    node = cluster.node({ enclaveTimeoutMs: 60 });
+    await node.start();
+  });
+  afterAll(() => cluster.cleanup());
+
+  const run = (vaultId: string, op: VaultMsg['op']): Promise<unknown> => {
+    const p = partitionOf(vaultId, cluster.partitions);
+    return node.stats().then(async () => {
+      const { Redis } = await import('ioredis');
+      const r = new Redis('redis://127.0.0.1:6379');
+      const fence = Number(await r.get(`${cluster.prefix}:{${p}}:epoch`));
+      await r.quit();
+      return node.supervisor!.run(vaultId, { op, account: '*', partition: p, fence });
+    });
+  };
+
+  test('a call stopped at the timeout answers E_TIMEOUT; the vault still signs with the same key', async () => {
+    const client = cluster.client();
+    const v = await client.vault.generate('slow');
+    const s1 = await client.vault.sign('slow', digest);
+    await expect(client.vault.export('slow', 'pw', { maxRetries: 0 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    const s2 = await client.vault.sign('slow', digest);
+    expect(s2.signature).toBe(s1.signature);
+    expect((await client.vault.verify(v.publicKey, digest, s2.signature)).valid).toBe(true);
+    const stats = await node.stats();
+    expect(stats.enclave.restarts).toBeGreaterThanOrEqual(1);
+  });
+
+  test('repeated failures stop the actor and fail its waiting messages; a later message starts afresh', async () => {
+    const client = cluster.client();
+    await client.vault.generate('flaky');
+    // Five exports queued at once: each overruns; after the fourth crash in the window the actor stops.
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => run('flaky', { kind: 'export', password: 'pw' })));
+    const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as { code: string }).code : 'ok'));
+    expect(codes.filter((c) => c === 'E_TIMEOUT').length).toBeGreaterThanOrEqual(3);
+    expect(codes).toContain('E_ENCLAVE'); // failed by the policy, not dropped
+    expect(codes.every((c) => c === 'E_TIMEOUT' || c === 'E_ENCLAVE')).toBe(true);
+    expect((await node.stats()).vaults.crashes).toBeGreaterThanOrEqual(1);
+    // A new message spawns a fresh actor that works.
+    const s = (await run('flaky', { kind: 'sign', digest })) as { signature: string };
+    expect(s.signature).toMatch(/^[0-9a-f]{128}$/);
+  });
+});
