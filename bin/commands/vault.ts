@@ -1,0 +1,152 @@
+// `hway vault …`: the vault operations as a producer, through the Redis mailbox to whichever node
+// owns the vault's partition. Payload checks happen on the node (a bad hex string comes back as
+// E_BAD_PAYLOAD, like it would for any producer); the CLI only checks its own command line.
+import type { HwayClient } from '../../actors/client.js';
+import type { HashName } from '../../actors/vault/payloads.js';
+import { CLIENT_FLAGS, flagHelp, openClient, parseFlags, positionals, readPassword, UsageError, type Command, type Io } from '../cli.js';
+
+const HASH_FLAG = { hash: { type: 'string', default: 'none', arg: 'H', desc: 'none (hex is a 32-byte digest), sha256 or keccak256 (hex is the message)' } } as const;
+const PASSWORD_FLAG = { 'password-file': { type: 'string', arg: 'F', desc: 'read the export password from file F (else from standard input)' } } as const;
+const ALL_FLAGS = { ...CLIENT_FLAGS, ...HASH_FLAG, ...PASSWORD_FLAG };
+
+const help = `hway vault <operation> [arguments] [flags]
+
+operations:
+  generate <vaultId>                         create a vault: {"vaultId","publicKey","addresses":{"eth","fil"}}
+  sign <vaultId> <hex> [--hash H]            sign: {"signature","recovery"} (64-byte r||s hex, low-S; recovery 0-3)
+  verify <publicKey> <hex> <signature> [--hash H]
+                                             verify: {"valid":true|false}; exits 0 either way once the check
+                                             ran (read "valid"), non-zero only when it could not run
+  refresh <vaultId>                          re-seal under the current master key: {"vaultId","epoch","publicKey"}
+  export <vaultId> [--password-file F]       password-encrypted export to IPFS: {"vaultId","cid"}
+  import <cid> <vaultId> [--password-file F] restore an export as <vaultId>: {"vaultId","publicKey","addresses"}
+  info <vaultId>                             the vault's record: public key, addresses, account, epoch, version
+  delete <vaultId>                           delete the vault: {"vaultId","deleted":true}
+
+Passwords come from --password-file F or standard input (piped, or typed without echo at a
+terminal); never from the command line. Vault ids are 1-128 characters of A-Z a-z 0-9 . _ -
+
+flags:
+${flagHelp(ALL_FLAGS)}
+
+examples:
+  hway vault generate alice
+  hway vault sign alice 68656c6c6f --hash sha256 --json
+  echo 'correct horse' | hway vault export alice
+  hway vault import bafk... alice-copy --password-file ./pw.txt`;
+
+type Op = (c: HwayClient, args: string[], f: ReturnType<typeof parseFlags<typeof ALL_FLAGS>>['flags'], io: Io) => Promise<void>;
+
+function hashOf(h: string | undefined): HashName {
+  if (h === 'none' || h === 'sha256' || h === 'keccak256') return h;
+  throw new UsageError(`--hash must be none, sha256 or keccak256, not "${h}"`);
+}
+
+const ops: Record<string, { args: string[]; flags: Array<keyof typeof ALL_FLAGS>; run: Op }> = {
+  generate: {
+    args: ['vaultId'],
+    flags: [],
+    run: async (c, [id], _f, io) => {
+      const v = await c.vault.generate(id!);
+      io.out(v, `vault      ${v.vaultId}\npublicKey  ${v.publicKey}\neth        ${v.addresses.eth}\nfil        ${v.addresses.fil}`);
+    },
+  },
+  sign: {
+    args: ['vaultId', 'hex'],
+    flags: ['hash'],
+    run: async (c, [id, hex], f, io) => {
+      const s = await c.vault.sign(id!, hex!, { hash: hashOf(f.hash) });
+      io.out({ signature: s.signature, recovery: s.recovery }, `signature  ${s.signature}\nrecovery   ${s.recovery}`);
+    },
+  },
+  verify: {
+    args: ['publicKey', 'hex', 'signature'],
+    flags: ['hash'],
+    run: async (c, [pub, hex, sig], f, io) => {
+      const r = await c.vault.verify(pub!, hex!, sig!, { hash: hashOf(f.hash) });
+      io.out({ valid: r.valid }, r.valid ? 'valid: the signature matches the public key and message' : 'INVALID: the signature does not match');
+    },
+  },
+  refresh: {
+    args: ['vaultId'],
+    flags: [],
+    run: async (c, [id], _f, io) => {
+      const r = await c.vault.refresh(id!);
+      io.out(r, `vault      ${r.vaultId}\nepoch      ${r.epoch}\npublicKey  ${r.publicKey}`);
+    },
+  },
+  export: {
+    args: ['vaultId'],
+    flags: ['password-file'],
+    run: async (c, [id], f, io) => {
+      const pw = await readPassword(f['password-file']);
+      const r = await c.vault.export(id!, pw);
+      io.out({ vaultId: r.vaultId, cid: r.cid }, `exported ${r.vaultId} to IPFS\ncid  ${r.cid}`);
+    },
+  },
+  import: {
+    args: ['cid', 'vaultId'],
+    flags: ['password-file'],
+    run: async (c, [cid, id], f, io) => {
+      const pw = await readPassword(f['password-file']);
+      const v = await c.vault.import(cid!, id!, pw);
+      io.out(v, `imported as ${v.vaultId}\npublicKey  ${v.publicKey}\neth        ${v.addresses.eth}\nfil        ${v.addresses.fil}`);
+    },
+  },
+  info: {
+    args: ['vaultId'],
+    flags: [],
+    run: async (c, [id], _f, io) => {
+      const v = await c.vault.info(id!);
+      const when = (t: number): string => new Date(t).toISOString();
+      io.out(
+        v,
+        [
+          `vault      ${v.vaultId}`,
+          `publicKey  ${v.publicKey}`,
+          `eth        ${v.addresses.eth}`,
+          `fil        ${v.addresses.fil}`,
+          `account    ${v.account}`,
+          `epoch      ${v.epoch}`,
+          `version    ${v.version}`,
+          `created    ${when(v.createdAt)}`,
+          `updated    ${when(v.updatedAt)}`,
+        ].join('\n'),
+      );
+    },
+  },
+  delete: {
+    args: ['vaultId'],
+    flags: [],
+    run: async (c, [id], _f, io) => {
+      const r = await c.vault.delete(id!);
+      io.out(r, `deleted ${r.vaultId}`);
+    },
+  },
+};
+
+const COMMON = Object.keys(CLIENT_FLAGS);
+
+export const command: Command = {
+  name: 'vault',
+  summary: 'generate, sign, verify, refresh, export, import, info, delete a vault',
+  help,
+  async run(argv: string[], io: Io): Promise<number> {
+    const [opName, ...rest] = argv;
+    if (opName === undefined) throw new UsageError(`missing operation: one of ${Object.keys(ops).join(', ')}`);
+    const op = Object.prototype.hasOwnProperty.call(ops, opName) ? ops[opName] : undefined;
+    if (op === undefined) throw new UsageError(`unknown vault operation "${opName}": one of ${Object.keys(ops).join(', ')}`);
+    // Only the flags this operation takes: `--hash` on export is a mistake worth reporting.
+    const allowed = Object.fromEntries(Object.entries(ALL_FLAGS).filter(([k]) => COMMON.includes(k) || (op.flags as string[]).includes(k))) as typeof ALL_FLAGS;
+    const { flags, args } = parseFlags(rest, allowed, io.env);
+    positionals(args, op.args);
+    if (op.flags.includes('hash')) hashOf(flags.hash);
+    const client = await openClient(flags);
+    try {
+      await op.run(client, args, flags, io);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+};
