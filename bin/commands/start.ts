@@ -1,0 +1,107 @@
+// `hway start`: one node in this process until SIGINT/SIGTERM. A signal stops it gracefully: the
+// node stops fetching, lets in-flight tasks finish, releases its partition leases and leaves the
+// membership, so that other nodes take its partitions at once rather than after lease expiry.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
+
+const FLAGS = {
+  ...REDIS_FLAGS,
+  'data-dir': { type: 'string', env: 'HWAY_DATA_DIR', default: './.hway', arg: 'DIR', desc: 'master key file and IPFS blockstore' },
+  'node-id': { type: 'string', env: 'HWAY_NODE_ID', arg: 'ID', desc: 'this node\'s id (default: node-<random>)' },
+  concurrency: { type: 'number', env: 'HWAY_CONCURRENCY', default: 10, desc: 'tasks in flight on this node' },
+  'master-key-file': { type: 'string', arg: 'F', desc: 'master key file (default <data-dir>/master.key; created on first start, mode 0600; HWAY_MASTER_KEY wins)' },
+  'ipfs-listen': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS listen address, e.g. /ip4/127.0.0.1/tcp/4010' },
+  'ipfs-peer': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS peer to dial (with /p2p/<peerId>)' },
+} as const;
+
+const help = `hway start [flags]
+
+Runs one Highway node until SIGINT or SIGTERM (graceful stop: in-flight tasks finish, partition
+leases are released). Logs are JSON lines on stderr (level: env HWAY_LOG_LEVEL, default info).
+On first start the master key file is created (mode 0600): back it up, every vault sealed by this
+node depends on it. With --json a line {"ready":true,"nodeId",…} is printed on stdout once serving.
+
+flags:
+${flagHelp(FLAGS)}`;
+
+const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
+
+export const command: Command = {
+  name: 'start',
+  summary: 'run one node until SIGINT/SIGTERM',
+  help,
+  async run(argv: string[], io: Io): Promise<number> {
+    const { flags, args } = parseFlags(argv, FLAGS, io.env);
+    positionals(args, []);
+    const { redis, prefix, partitions } = clusterOptions(flags);
+    const nodeId = flags['node-id'];
+    if (nodeId !== undefined && !ID_RE.test(nodeId)) throw new UsageError('--node-id must be 1–64 characters of A–Z a–z 0–9 . _ -');
+    const concurrency = flags.concurrency ?? 10;
+    if (concurrency < 1) throw new UsageError('--concurrency must be at least 1');
+    const dataDir = resolve(flags['data-dir'] ?? './.hway');
+    const keyFile = resolve(flags['master-key-file'] ?? join(dataDir, 'master.key'));
+    const keyFromEnv = (io.env.HWAY_MASTER_KEY ?? '').trim() !== '';
+
+    // The node's own connections retry forever; a user who forgot Redis wants to hear it at once.
+    (await connectRedis(redis)).disconnect();
+
+    const hadKeyFile = existsSync(keyFile);
+    const { createNode } = await import('../../actors/node.js');
+    const listen = flags['ipfs-listen'];
+    const peers = flags['ipfs-peer'];
+    const node = createNode({
+      redis,
+      prefix,
+      partitions,
+      dataDir,
+      concurrency,
+      masterKeyFile: keyFile,
+      createMasterKey: true,
+      env: io.env,
+      ...(nodeId === undefined ? {} : { nodeId }),
+      ...(listen.length || peers.length ? { ipfs: { ...(listen.length ? { listen } : {}), ...(peers.length ? { peers } : {}) } } : {}),
+    });
+
+    let starting: Promise<void> | undefined;
+    let stopping: Promise<void> | undefined;
+    let signals = 0;
+    const stopped = new Promise<number>((resolveExit) => {
+      const onSignal = (sig: NodeJS.Signals): void => {
+        signals++;
+        // `hway cluster` forwards a signal that the terminal may also have sent to the whole group:
+        // two signals are one request; a third means "now".
+        if (signals >= 3) {
+          process.stderr.write(`hway: ${sig} again, exiting without waiting\n`);
+          process.exit(130);
+        }
+        if (stopping) return;
+        process.stderr.write(`hway: ${sig}: stopping node ${node.nodeId} (in-flight tasks finish, leases are released)\n`);
+        // A signal during start stops the node once it is up, so nothing is left half-started.
+        stopping = (starting ?? Promise.resolve()).catch(() => undefined).then(() => node.stop());
+        stopping.then(
+          () => resolveExit(0),
+          (e: unknown) => {
+            process.stderr.write(`hway: stop failed: ${e instanceof Error ? e.message : String(e)}\n`);
+            resolveExit(1);
+          },
+        );
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+
+    starting = node.start();
+    await starting;
+    if (!keyFromEnv && !hadKeyFile && existsSync(keyFile)) {
+      process.stderr.write(`hway: created master key file ${keyFile} (mode 0600): back it up, every vault sealed by this node depends on it\n`);
+    }
+    const multiaddrs = listen.length ? (await node.ipfs()).multiaddrs() : [];
+    const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs };
+    if (io.json) io.out(ready, '');
+    process.stderr.write(
+      `hway: node ${node.nodeId} serving prefix "${prefix}" (${partitions} partitions, data ${dataDir})${multiaddrs.length ? `, IPFS ${multiaddrs.join(' ')}` : ''}; Ctrl-C stops it\n`,
+    );
+    return stopped;
+  },
+};
