@@ -1,0 +1,871 @@
+// The node side of the signer gateway. Every node runs one; together they share all routing state in
+// Redis, so any node can serve any producer and answer any wallet.
+//
+//   wallet ──XADD <p>:gw:hello──▶ one node (group "gw")          handshake: hello → challenge → prove → welcome
+//   wallet ◀──PUBLISH <p>:gw:to:<conn>── node                   challenges, sign/proof requests, cancels
+//   wallet ──PUBLISH <p>:gw:reply:<node>──▶ node                 answers
+//   producer ──LPUSH <p>:gw:req[:<node>]──▶ node (BLMPOP)         auth, rate limit, route, deadline
+//   producer ◀──PUBLISH <p>:gw:res:<client>── node
+//
+// Why not the ingress stream: a durable task costs an enqueue script, a fetch, a completion script
+// and a result write — several round trips and a partition owner in between — for a request whose
+// answer is worthless after its deadline and which is safe to ask again (signing is idempotent for
+// the caller). A list popped by any node gives exactly-once pickup, no node discovery, and leaves a
+// request for another node if one dies before popping it; auth, limits and deadlines still apply.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { keccak_256 } from '@noble/hashes/sha3.js';
+import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
+import { logger as makeLogger, type Logger } from '../../log.js';
+import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
+import { backoff, connect, nodeConnection, whenReady, type RedisSource } from '../ingress/redis.js';
+import {
+  MINER_RE,
+  MAX_SIGN_BYTES,
+  bad,
+  connIdOf,
+  parseConnFrame,
+  parseJson,
+  parseRequest,
+  parseWalletReply,
+  type ConnFrame,
+  type JsonValue,
+  type RequestFrame,
+  type ResponseFrame,
+  type SignMeta,
+  type ToWalletFrame,
+  type WalletKind,
+  type WalletReply,
+} from './frames.js';
+import { GwKeys, HELLO_GROUP, type RouteKind } from './keys.js';
+import { DEFAULT_LIMITS, RateLimitedError, RateLimiter, type RateLimits } from './ratelimit.js';
+import { Router, type Route, type RouteConn } from './router.js';
+import { runGw } from './scripts.js';
+import { TokenService, requirePerm, type Perm, type TokenClaims } from './tokens.js';
+
+/** The runtime's own vaults as signers (given by the vault runtime). */
+export interface VaultSigners {
+  /** The vault of `account` holding `address` (canonical spelling), or null. */
+  lookup(account: string, address: string): Promise<string | null>;
+  sign(vaultId: string, digest32: Uint8Array, meta: SignMeta): Promise<{ signature: Uint8Array; recovery: number }>;
+}
+
+/** ECDSA verification of a 64-byte r‖s (low-S) over a 32-byte digest under a 65-byte public key. */
+export type Verifier = (publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array) => Promise<boolean>;
+
+export interface GatewayOptions {
+  redis: RedisSource;
+  nodeId?: string;
+  prefix?: string;
+  /** HS256 secret: auth is on when set (or env HWAY_TOKEN_SECRET). */
+  tokenSecret?: string | Uint8Array;
+  /** Share a token service (e.g. with the vault runtime) instead of creating one. */
+  tokens?: TokenService;
+  vaultSigners?: VaultSigners;
+  /** Signature check of raw signs; default: the enclave's libsecp256k1 (about 4x faster than JS). */
+  verifier?: Verifier;
+  logger?: Logger;
+  /** Wallet heartbeat interval; a connection is evicted after 3 missed ones. Default 2000. */
+  heartbeatMs?: number;
+  /** Default deadline of a producer request. Default 20 s. */
+  requestTimeoutMs?: number;
+  /** Longest wait for one wallet before trying the next. Default 5 s. */
+  attemptTimeoutMs?: number;
+  /** Requests in flight per wallet connection on this node beyond which it is skipped. Default 64. */
+  maxInFlightPerWallet?: number;
+  /** Producer requests handled at once by this node. Default 2000. */
+  maxConcurrent?: number;
+  /** How long a challenge may wait for its proof. Default 30 s. */
+  challengeTtlMs?: number;
+  rateLimits?: RateLimits;
+  routerShards?: number;
+}
+
+export interface GatewayStats {
+  requests: number;
+  signed: number;
+  proofs: number;
+  failovers: number;
+  refused: number;
+  handshakes: number;
+  malformed: number;
+  evicted: number;
+  inFlight: number;
+}
+
+export interface Gateway {
+  readonly nodeId: string;
+  stop(): Promise<void>;
+  stats(): GatewayStats;
+}
+
+interface Pending {
+  conn: string;
+  resolve: (r: WalletReply & { ok: true }) => void;
+  reject: (e: HwayError) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface NonceRecord {
+  g: string;
+  w: string;
+  account: string;
+  kind: WalletKind;
+  targets: string[];
+  mode: 'new' | 'add';
+}
+
+interface RouteInfo {
+  a: string;
+  pk?: string;
+}
+
+const ANON: TokenClaims = { account: 'default', perm: 'admin', jti: 'anonymous', exp: Number.MAX_SAFE_INTEGER };
+
+const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+
+function asHwayError(e: unknown): HwayError {
+  if (isHwayError(e)) return e;
+  return new HwayError('E_INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
+}
+
+/** The challenge a wallet signs: sha256(gatewayNonce ‖ walletNonce). */
+export function challengeDigest(gatewayNonce: Uint8Array, walletNonce: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(gatewayNonce).update(walletNonce).digest());
+}
+
+/** Both routable spellings of a key: EIP-55 eth and f1 (t1 requests are mapped to f1). */
+function routeTargets(publicKey: Uint8Array): string[] {
+  return [ethAddress(publicKey), filAddress(publicKey, 'f')];
+}
+
+/** Canonical routing spelling of a producer's address (t1… → f1…, eth → EIP-55). */
+export function routingAddress(address: string): string {
+  const p = parseAddress(address);
+  return p.kind === 'fil' ? `f${p.canonical.slice(1)}` : p.canonical;
+}
+
+/** Fallback verifier in pure JS (noble), used when no enclave is available. */
+export const nobleVerifier: Verifier = async (pk, digest, sig) => {
+  try {
+    return secp256k1.verify(sig, digest, pk, { prehash: false, lowS: true });
+  } catch {
+    return false;
+  }
+};
+
+async function enclaveVerifier(log: Logger): Promise<{ verify: Verifier; close: () => Promise<void> }> {
+  try {
+    const { Enclave } = await import('../../enclaves/enclave.js');
+    const enclave = await Enclave.open({ workers: 1, kdfWorkers: 1, logger: log });
+    return { verify: (pk, d, s) => enclave.verify(pk, d, s), close: () => enclave.close() };
+  } catch (e) {
+    log.warn('enclave verifier unavailable, using JS verification', { error: e instanceof Error ? e.message : String(e) });
+    return { verify: nobleVerifier, close: async () => undefined };
+  }
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const g = new GatewayNode(opts);
+  await g.start();
+  return g;
+}
+
+class GatewayNode implements Gateway {
+  readonly nodeId: string;
+  private readonly keys: GwKeys;
+  private readonly log: Logger;
+  private readonly cmd: Redis;
+  private readonly fast: Redis;
+  private readonly sub: Redis;
+  private readonly helloConn: Redis;
+  private readonly reqConn: Redis;
+  private readonly tokens: TokenService | undefined;
+  private readonly ownTokens: boolean;
+  private readonly limiter: RateLimiter;
+  private readonly router: Router;
+  private verify: Verifier = nobleVerifier;
+  private closeVerifier: () => Promise<void> = async () => undefined;
+  private readonly heartbeatMs: number;
+  private readonly requestTimeoutMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly maxInFlightPerWallet: number;
+  private readonly maxConcurrent: number;
+  private readonly challengeTtlMs: number;
+  private readonly inflight = new Map<string, number>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly down = new Set<string>();
+  private readonly loops: Array<Promise<void>> = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private running = false;
+  private active = 0;
+  private readonly counters: Omit<GatewayStats, 'inFlight'> = { requests: 0, signed: 0, proofs: 0, failovers: 0, refused: 0, handshakes: 0, malformed: 0, evicted: 0 };
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.nodeId = opts.nodeId ?? randomUUID();
+    this.keys = new GwKeys(opts.prefix);
+    this.log = (opts.logger ?? makeLogger('gateway')).child({ component: 'gateway', node: this.nodeId });
+    this.heartbeatMs = opts.heartbeatMs ?? 2000;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 20_000;
+    this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 5000;
+    this.maxInFlightPerWallet = opts.maxInFlightPerWallet ?? 64;
+    this.maxConcurrent = opts.maxConcurrent ?? 2000;
+    this.challengeTtlMs = opts.challengeTtlMs ?? 30_000;
+    this.cmd = nodeConnection(opts.redis, `hway-gw-${this.nodeId}`);
+    // The request path must not queue behind an outage: fail fast, so that limits fail closed.
+    this.fast = connect(opts.redis, { connectionName: `hway-gw-fast-${this.nodeId}`, enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 1000, enableAutoPipelining: true, retryStrategy: backoff });
+    this.sub = nodeConnection(opts.redis, `hway-gw-sub-${this.nodeId}`);
+    this.helloConn = nodeConnection(opts.redis, `hway-gw-hello-${this.nodeId}`);
+    this.reqConn = nodeConnection(opts.redis, `hway-gw-req-${this.nodeId}`);
+    for (const c of [this.cmd, this.fast, this.sub, this.helloConn, this.reqConn]) c.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
+    const secret = opts.tokenSecret ?? process.env.HWAY_TOKEN_SECRET;
+    if (opts.tokens) {
+      this.tokens = opts.tokens;
+      this.ownTokens = false;
+    } else {
+      this.tokens = secret !== undefined && secret !== '' ? new TokenService({ redis: opts.redis, secret, prefix: this.keys.prefix, logger: this.log }) : undefined;
+      this.ownTokens = true;
+    }
+    this.limiter = new RateLimiter(this.fast, opts.rateLimits ?? DEFAULT_LIMITS, this.keys.prefix);
+    this.router = new Router({ shards: opts.routerShards ?? 4, logger: this.log, load: (k) => this.loadRoute(k) });
+  }
+
+  async start(): Promise<void> {
+    await whenReady(this.fast, 5000);
+    if (this.opts.verifier) this.verify = this.opts.verifier;
+    else {
+      const v = await enclaveVerifier(this.log);
+      this.verify = v.verify;
+      this.closeVerifier = v.close;
+    }
+    await this.helloConn.xgroup('CREATE', this.keys.hello(), HELLO_GROUP, '$', 'MKSTREAM').catch((e: Error) => {
+      if (!/BUSYGROUP/.test(e.message)) throw e;
+    });
+    this.sub.on('message', (ch: string, msg: string) => {
+      if (ch === this.keys.events()) this.onEvent(msg);
+      else this.onWalletReply(msg);
+    });
+    let first = true;
+    this.sub.on('ready', () => {
+      // Route events sent while the subscription was down are lost: forget every cached route.
+      if (!first) this.router.invalidate('all');
+      first = false;
+    });
+    await this.sub.subscribe(this.keys.toNode(this.nodeId), this.keys.events());
+    if (this.tokens) await this.tokens.whenReady();
+    this.running = true;
+    this.loops.push(this.helloLoop(), this.requestLoop());
+    this.sweepTimer = setInterval(() => void this.sweep().catch((e: unknown) => this.log.warn('sweep failed', { error: String(e) })), this.heartbeatMs);
+    this.sweepTimer.unref();
+    this.log.info('gateway started', { heartbeatMs: this.heartbeatMs, auth: this.tokens !== undefined });
+  }
+
+  stats(): GatewayStats {
+    return { ...this.counters, inFlight: this.pending.size };
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    // Unblock the blocking readers: their loops notice `running` and end.
+    this.helloConn.disconnect();
+    this.reqConn.disconnect();
+    await Promise.allSettled(this.loops);
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new HwayError('E_CLOSED', 'gateway node is stopping'));
+      this.pending.delete(id);
+    }
+    this.router.stop();
+    if (this.tokens && this.ownTokens) await this.tokens.close();
+    await this.closeVerifier();
+    await Promise.all([this.cmd, this.fast, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
+    this.log.info('gateway stopped');
+  }
+
+  // ---------------------------------------------------------------- connection frames (handshake)
+
+  private async helloLoop(): Promise<void> {
+    while (this.running) {
+      let res: unknown;
+      try {
+        // NOACK: a connection frame lost with a dying node is retried by the wallet (handshake timeout).
+        res = await this.helloConn.call('XREADGROUP', 'GROUP', HELLO_GROUP, this.nodeId, 'COUNT', 64, 'BLOCK', 1000, 'NOACK', 'STREAMS', this.keys.hello(), '>');
+      } catch (e) {
+        if (!this.running) return;
+        if (e instanceof Error && /NOGROUP/.test(e.message)) {
+          await this.helloConn.xgroup('CREATE', this.keys.hello(), HELLO_GROUP, '$', 'MKSTREAM').catch(() => undefined);
+        } else await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      if (!Array.isArray(res)) continue;
+      const entries = (res as Array<[string, Array<[string, string[]]>]>)[0]?.[1] ?? [];
+      await Promise.all(
+        entries.map(([, fields]) => {
+          const i = fields.indexOf('f');
+          return this.onConnFrame(i >= 0 ? fields[i + 1] ?? '' : '');
+        }),
+      );
+    }
+  }
+
+  private async onConnFrame(raw: string): Promise<void> {
+    let parsedJson: unknown;
+    let frame: ConnFrame;
+    try {
+      parsedJson = parseJson(raw);
+      frame = parseConnFrame(parsedJson);
+    } catch (e) {
+      this.counters.malformed++;
+      const conn = connIdOf(parsedJson);
+      this.log.warn('malformed connection frame', { conn: conn ?? '-', error: asHwayError(e).message });
+      if (conn) await this.toWallet(conn, { t: 'error', code: 'E_BAD_INPUT', message: asHwayError(e).message });
+      return;
+    }
+    try {
+      switch (frame.t) {
+        case 'hello':
+        case 'add':
+          return await this.onHello(frame);
+        case 'prove':
+          return await this.onProve(frame);
+        case 'remove':
+          return await this.onRemove(frame.conn, frame.targets);
+        case 'bye':
+          return await this.unregister(frame.conn, 'bye');
+      }
+    } catch (e) {
+      const err = asHwayError(e);
+      this.counters.refused++;
+      this.log.warn('connection frame refused', { conn: frame.conn, frame: frame.t, code: err.code, error: err.message });
+      const f: ToWalletFrame = { t: 'error', code: err.code, message: err.message };
+      if (frame.t === 'add' || frame.t === 'prove') f.round = frame.round;
+      if (frame.t === 'hello') f.round = 0;
+      await this.toWallet(frame.conn, f);
+    }
+  }
+
+  private async auth(token: string | undefined): Promise<TokenClaims> {
+    if (!this.tokens) return ANON;
+    if (token === undefined || token === '') throw new HwayError('E_UNAUTHORIZED', 'a token is required', { permanent: true });
+    return this.tokens.verifyToken(token);
+  }
+
+  private async onHello(f: Extract<ConnFrame, { t: 'hello' | 'add' }>): Promise<void> {
+    const claims = await this.auth(f.token);
+    requirePerm(claims, 'sign');
+    const round = f.t === 'hello' ? 0 : f.round;
+    const mode = f.t === 'hello' ? 'new' : 'add';
+    if (f.targets.length === 0) throw bad('no addresses or miners announced');
+    if (f.kind === 'proof') {
+      for (const m of f.targets) if (!MINER_RE.test(m)) throw bad(`"${m}" is not a miner id (f0…/t0…)`);
+      // A miner id has no key to prove: the token's account is the authority.
+      const routes = f.targets.map((m) => ({ key: this.keys.route('miner', claims.account, m), info: { a: m } as RouteInfo }));
+      await this.register(f.conn, claims.account, 'proof', mode, routes);
+      this.counters.handshakes++;
+      await this.toWallet(f.conn, { t: 'welcome', round, account: claims.account, accepted: f.targets, refused: [], heartbeatMs: this.heartbeatMs });
+      return;
+    }
+    for (const a of f.targets) parseAddress(a); // E_BAD_INPUT before any state is created
+    const gatewayNonce = randomBytes(32);
+    const rec: NonceRecord = { g: hex(gatewayNonce), w: f.nonce, account: claims.account, kind: 'wallet', targets: f.targets, mode };
+    // One challenge per (connection, round), never overwritten, consumed once (GETDEL in onProve).
+    const ok = await this.cmd.set(this.keys.nonce(f.conn, round), JSON.stringify(rec), 'PX', this.challengeTtlMs, 'NX');
+    if (ok !== 'OK') throw new HwayError('E_FORBIDDEN', 'this connection round already has a challenge', { permanent: true });
+    await this.toWallet(f.conn, { t: 'challenge', round, gatewayNonce: rec.g });
+  }
+
+  private async onProve(f: Extract<ConnFrame, { t: 'prove' }>): Promise<void> {
+    const raw = (await this.cmd.call('GETDEL', this.keys.nonce(f.conn, f.round))) as string | null;
+    if (!raw) throw new HwayError('E_UNAUTHORIZED', 'no pending challenge for this connection (expired or already used)', { permanent: true });
+    const rec = JSON.parse(raw) as NonceRecord;
+    const digest = challengeDigest(unhex(rec.g), unhex(rec.w));
+    const accepted: string[] = [];
+    const refused: Array<{ target: string; code: ErrorCode; message: string }> = [];
+    const routes: Array<{ key: string; info: RouteInfo }> = [];
+    for (const address of rec.targets) {
+      const proof = f.proofs.find((p) => p.address === address);
+      if (!proof) {
+        refused.push({ target: address, code: 'E_FORBIDDEN', message: 'no proof of possession sent' });
+        continue;
+      }
+      const pk = recoverKey(digest, proof.signature, proof.recovery);
+      if (!pk || !addressMatchesKey(address, pk)) {
+        refused.push({ target: address, code: 'E_FORBIDDEN', message: 'signature does not prove possession of the key of this address' });
+        continue;
+      }
+      accepted.push(address);
+      for (const t of routeTargets(pk)) routes.push({ key: this.keys.route('addr', rec.account, t), info: { a: address, pk: hex(pk) } });
+    }
+    this.counters.refused += refused.length;
+    if (refused.length) this.log.warn('address claims refused', { conn: f.conn, account: rec.account, refused: refused.map((r) => r.target) });
+    if (accepted.length === 0 && rec.mode === 'new') {
+      throw new HwayError('E_FORBIDDEN', `no announced address was proven (${refused.map((r) => r.target).join(', ')})`, { permanent: true });
+    }
+    if (routes.length) await this.register(f.conn, rec.account, 'wallet', rec.mode, routes);
+    this.counters.handshakes++;
+    this.log.info('wallet connected', { conn: f.conn, account: rec.account, addresses: accepted, round: f.round });
+    await this.toWallet(f.conn, { t: 'welcome', round: f.round, account: rec.account, accepted, refused, heartbeatMs: this.heartbeatMs });
+  }
+
+  private async register(conn: string, account: string, kind: WalletKind, mode: 'new' | 'add', routes: Array<{ key: string; info: RouteInfo }>): Promise<void> {
+    const ttl = this.heartbeatMs * 3;
+    const ok = await runGw(
+      this.cmd,
+      'gw_register',
+      [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns(), ...routes.map((r) => r.key)],
+      [conn, ttl, account, kind, this.nodeId, mode, Date.now(), ...routes.map((r) => JSON.stringify(r.info))],
+    );
+    if (ok !== 1) {
+      throw new HwayError('E_FORBIDDEN', mode === 'new' ? 'connection id already in use' : 'connection is gone or belongs to another account', { permanent: true });
+    }
+    await this.publishEvent({ t: 'up', conn, routes: routes.map((r) => r.key) });
+  }
+
+  private async onRemove(conn: string, targets: string[]): Promise<void> {
+    const info = await this.cmd.hgetall(this.keys.connInfo(conn));
+    if (!info._account) throw new HwayError('E_NOT_FOUND', 'unknown connection', { permanent: true });
+    const wanted = new Set<string>();
+    for (const t of targets) {
+      if (info._kind === 'proof') wanted.add(t);
+      else {
+        try {
+          wanted.add(routingAddress(t));
+        } catch {
+          wanted.add(t);
+        }
+      }
+    }
+    // A wallet address is routed under both spellings: drop every route of the same key.
+    const pks = new Set<string>();
+    const drop: string[] = [];
+    for (const [field, v] of Object.entries(info)) {
+      if (field.startsWith('_')) continue;
+      const ri = JSON.parse(v) as RouteInfo;
+      const target = field.slice(field.lastIndexOf(':') + 1);
+      if (wanted.has(target) || targets.includes(ri.a)) {
+        drop.push(field);
+        if (ri.pk) pks.add(ri.pk);
+      }
+    }
+    for (const [field, v] of Object.entries(info)) {
+      if (!field.startsWith('_') && !drop.includes(field) && pks.has((JSON.parse(v) as RouteInfo).pk ?? '')) drop.push(field);
+    }
+    if (drop.length === 0) return;
+    await runGw(this.cmd, 'gw_unroute', [this.keys.connInfo(conn), ...drop], [conn]);
+    await this.publishEvent({ t: 'routes', conn, routes: drop });
+    this.log.info('routes removed', { conn, count: drop.length });
+  }
+
+  private async unregister(conn: string, reason: string): Promise<void> {
+    const routes = (await runGw(this.cmd, 'gw_unregister', [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns()], [conn])) as string[];
+    this.markDown(conn);
+    if (reason !== 'bye') this.counters.evicted++;
+    await this.publishEvent({ t: 'down', conn, routes });
+    if (reason !== 'bye') await this.toWallet(conn, { t: 'evicted', reason });
+    this.log.info('connection removed', { conn, reason });
+  }
+
+  /**
+   * Evicts connections whose heartbeats stopped (liveness key expired) or whose channel has no
+   * subscriber any more (the wallet's Redis connection closed: a killed process is seen at once).
+   * One node sweeps per interval (a short lock).
+   */
+  private async sweep(): Promise<void> {
+    if (!this.running) return;
+    const got = await this.cmd.set(this.keys.sweepLock(), this.nodeId, 'PX', Math.max(50, this.heartbeatMs - 10), 'NX');
+    if (got !== 'OK') return;
+    const ids = await this.cmd.smembers(this.keys.conns());
+    if (ids.length === 0) return;
+    const pipe = this.cmd.pipeline();
+    for (const id of ids) pipe.exists(this.keys.conn(id));
+    pipe.call('PUBSUB', 'NUMSUB', ...ids.map((id) => this.keys.toConn(id)));
+    const res = (await pipe.exec()) ?? [];
+    const numsub = (res[ids.length]?.[1] ?? []) as Array<string | number>;
+    for (let i = 0; i < ids.length; i++) {
+      const alive = res[i]?.[1] === 1;
+      const subs = Number(numsub[2 * i + 1] ?? 0);
+      if (!alive || subs === 0) await this.unregister(ids[i]!, alive ? 'disconnected' : 'missed heartbeats');
+    }
+  }
+
+  private async publishEvent(e: { t: 'up' | 'down' | 'routes'; conn: string; routes: string[] }): Promise<void> {
+    this.onEventObj(e); // this node at once, without waiting for the round trip
+    await this.cmd.publish(this.keys.events(), JSON.stringify(e));
+  }
+
+  private onEvent(msg: string): void {
+    try {
+      const e = JSON.parse(msg) as { t: string; conn: string; routes: string[] };
+      if (typeof e.conn !== 'string' || !Array.isArray(e.routes)) return;
+      this.onEventObj(e);
+    } catch {
+      this.log.warn('malformed route event');
+    }
+  }
+
+  private onEventObj(e: { t: string; conn: string; routes: string[] }): void {
+    this.router.invalidate(e.routes.filter((r) => typeof r === 'string'));
+    if (e.t === 'down') this.markDown(e.conn);
+  }
+
+  private markDown(conn: string): void {
+    this.down.add(conn);
+    if (this.down.size > 10_000) this.down.delete(this.down.values().next().value as string);
+    this.inflight.delete(conn);
+    // In-flight requests on a dead wallet fail over now rather than at their timeout.
+    for (const [id, p] of this.pending) {
+      if (p.conn !== conn) continue;
+      clearTimeout(p.timer);
+      this.pending.delete(id);
+      p.reject(new HwayError('E_NO_WALLET', 'wallet disconnected'));
+    }
+  }
+
+  private async toWallet(conn: string, f: ToWalletFrame): Promise<number> {
+    return this.cmd.publish(this.keys.toConn(conn), JSON.stringify(f));
+  }
+
+  // ---------------------------------------------------------------- routes
+
+  private async loadRoute(key: string): Promise<Route> {
+    const flat = (await runGw(this.fast, 'gw_route', [key], [this.keys.connPrefix(), this.keys.connInfoPrefix()])) as string[];
+    const conns: RouteConn[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const info = JSON.parse(flat[i + 1]!) as RouteInfo;
+      const rc: RouteConn = { conn: flat[i]!, announced: info.a };
+      if (info.pk) rc.publicKey = unhex(info.pk);
+      conns.push(rc);
+    }
+    conns.sort((a, b) => (a.conn < b.conn ? -1 : a.conn > b.conn ? 1 : 0));
+    let vault: string | null = null;
+    const vs = this.opts.vaultSigners;
+    const prefix = `${this.keys.prefix}:gw:addr:`;
+    if (conns.length === 0 && vs && key.startsWith(prefix)) {
+      const rest = key.slice(prefix.length);
+      const sep = rest.indexOf(':');
+      vault = await vs.lookup(rest.slice(0, sep), rest.slice(sep + 1));
+    }
+    return { conns, vault };
+  }
+
+  /** Healthy, not yet tried, not full; fewest in flight first, then the smallest id (deterministic). */
+  private pick(route: Route, tried: Set<string>): { conn?: RouteConn; busy: boolean } {
+    let best: RouteConn | undefined;
+    let bestLoad = Infinity;
+    let busy = false;
+    for (const c of route.conns) {
+      if (tried.has(c.conn) || this.down.has(c.conn)) continue;
+      const load = this.inflight.get(c.conn) ?? 0;
+      if (load >= this.maxInFlightPerWallet) {
+        busy = true;
+        continue;
+      }
+      if (load < bestLoad) {
+        best = c;
+        bestLoad = load;
+      }
+    }
+    return best ? { conn: best, busy } : { busy };
+  }
+
+  // ---------------------------------------------------------------- producer requests
+
+  private async requestLoop(): Promise<void> {
+    const lists = [this.keys.nodeRequests(this.nodeId), this.keys.requests()];
+    while (this.running) {
+      let res: unknown;
+      try {
+        res = await this.reqConn.call('BLMPOP', 1, lists.length, ...lists, 'LEFT', 'COUNT', 64);
+      } catch {
+        if (!this.running) return;
+        await new Promise((r) => setTimeout(r, 200));
+        continue;
+      }
+      if (!Array.isArray(res)) continue;
+      for (const raw of (res as [string, string[]])[1]) void this.onRequest(raw);
+    }
+  }
+
+  private async onRequest(raw: string): Promise<void> {
+    let req: RequestFrame;
+    try {
+      req = parseRequest(parseJson(raw));
+    } catch (e) {
+      this.counters.malformed++;
+      this.log.warn('malformed producer request', { error: asHwayError(e).message });
+      return;
+    }
+    const now = Date.now();
+    if (req.deadline <= now) return; // nobody waits for it any more
+    this.counters.requests++;
+    if (this.active >= this.maxConcurrent) {
+      await this.respond(req, new HwayError('E_BUSY', 'gateway node is overloaded'));
+      return;
+    }
+    this.active++;
+    try {
+      const value = await this.handle(req, Math.min(req.deadline, now + this.requestTimeoutMs));
+      await this.respond(req, undefined, value);
+    } catch (e) {
+      await this.respond(req, asHwayError(e));
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async respond(req: RequestFrame, err: HwayError | undefined, value?: JsonValue): Promise<void> {
+    const frame: ResponseFrame = err
+      ? { id: req.id, ok: false, error: err instanceof RateLimitedError ? err.toJSON() : { code: err.code, message: err.message } }
+      : { id: req.id, ok: true, value: value ?? null };
+    try {
+      await this.fast.publish(req.reply, JSON.stringify(frame));
+    } catch (e) {
+      this.log.warn('could not answer producer', { request: req.id, error: asHwayError(e).message });
+    }
+  }
+
+  private static readonly PERM: Record<RequestFrame['op'], Perm> = { has: 'read', list: 'read', miners: 'read', miner: 'read', sign: 'sign', proof: 'sign' };
+
+  private async handle(req: RequestFrame, deadline: number): Promise<JsonValue> {
+    const claims = await this.auth(req.token);
+    requirePerm(claims, GatewayNode.PERM[req.op]);
+    const a = req.args;
+    // The limit check and the route lookup are independent: overlap their round trips.
+    const routeKey = this.routeKeyOf(req, claims.account);
+    const route = routeKey ? this.router.lookup(routeKey) : undefined;
+    route?.catch(() => undefined);
+    await this.limiter.take(claims.account, claims.jti);
+    switch (req.op) {
+      case 'has': {
+        const r = await route!;
+        return r.conns.some((c) => !this.down.has(c.conn)) || r.vault !== null;
+      }
+      case 'sign': {
+        if (typeof a.bytes !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(a.bytes) || a.bytes.length > MAX_SIGN_BYTES * 2) throw bad('bytes must be lowercase hex');
+        const meta = a.meta as { type?: unknown; extra?: JsonValue } | null;
+        if (typeof meta !== 'object' || meta === null || typeof meta.type !== 'string' || !/^[a-z0-9_-]{1,32}$/.test(meta.type)) throw bad('meta.type must be a short lowercase name');
+        const m: SignMeta = { type: meta.type };
+        if (meta.extra !== undefined) m.extra = meta.extra;
+        if (m.type === 'raw' && a.bytes.length !== 64) throw bad('a raw sign takes a 32-byte digest');
+        return this.sign(claims.account, String(a.address), await route!, a.bytes, m, deadline);
+      }
+      case 'proof': {
+        if (typeof a.randomness !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(a.randomness)) throw bad('randomness must be lowercase hex');
+        return this.dispatch(await route!, deadline, (id, c) => ({
+          t: 'proof',
+          id,
+          reply: this.keys.toNode(this.nodeId),
+          miner: c.announced,
+          sectorInfos: a.sectorInfos ?? null,
+          randomness: a.randomness as string,
+          deadline,
+        }), async (r) => {
+          this.counters.proofs++;
+          return r.value ?? null;
+        }, `miner ${String(a.miner)}`);
+      }
+      case 'miner': {
+        const r = await route!;
+        const live = r.conns.filter((c) => !this.down.has(c.conn));
+        return { miner: String(a.miner), connections: live.map((c) => ({ id: c.conn, inFlight: this.inflight.get(c.conn) ?? 0 })) };
+      }
+      case 'list':
+        return this.listConns(claims.account, 'wallet');
+      case 'miners': {
+        const conns = await this.listConns(claims.account, 'proof');
+        return [...new Set(conns.flatMap((c) => c.targets))].sort();
+      }
+    }
+  }
+
+  private routeKeyOf(req: RequestFrame, account: string): string | undefined {
+    const a = req.args;
+    if (req.op === 'has' || req.op === 'sign') {
+      if (typeof a.address !== 'string') throw bad('address is required');
+      return this.keys.route('addr', account, routingAddress(a.address));
+    }
+    if (req.op === 'proof' || req.op === 'miner') {
+      if (typeof a.miner !== 'string' || !MINER_RE.test(a.miner)) throw bad('miner must be a miner id (f0…/t0…)');
+      return this.keys.route('miner', account, a.miner);
+    }
+    return undefined;
+  }
+
+  private async listConns(account: string, kind: WalletKind): Promise<Array<{ id: string; targets: string[]; since: number }>> {
+    const ids = await this.fast.smembers(this.keys.conns());
+    if (ids.length === 0) return [];
+    const pipe = this.fast.pipeline();
+    for (const id of ids) {
+      pipe.hgetall(this.keys.connInfo(id));
+      pipe.exists(this.keys.conn(id));
+    }
+    const res = (await pipe.exec()) ?? [];
+    const out: Array<{ id: string; targets: string[]; since: number }> = [];
+    ids.forEach((id, i) => {
+      const info = res[2 * i]?.[1] as Record<string, string> | undefined;
+      if (!info || res[2 * i + 1]?.[1] !== 1 || info._account !== account || info._kind !== kind) return;
+      const targets = new Set<string>();
+      for (const [f, v] of Object.entries(info)) if (!f.startsWith('_')) targets.add((JSON.parse(v) as RouteInfo).a);
+      out.push({ id, targets: [...targets].sort(), since: Number(info._since) });
+    });
+    return out.sort((x, y) => x.since - y.since || (x.id < y.id ? -1 : 1));
+  }
+
+  private async sign(account: string, address: string, route: Route, bytes: string, meta: SignMeta, deadline: number): Promise<JsonValue> {
+    if (route.conns.length === 0 && route.vault !== null && this.opts.vaultSigners) {
+      return this.signWithVault(account, address, route.vault, bytes, meta);
+    }
+    const digest = meta.type === 'raw' ? unhex(bytes) : undefined;
+    return this.dispatch(route, deadline, (id, c) => ({ t: 'sign', id, reply: this.keys.toNode(this.nodeId), address: c.announced, bytes, meta, deadline }), async (r, c) => {
+      if (r.signature === undefined || r.recovery === undefined) throw new HwayError('E_INTERNAL', 'wallet answered without a signature');
+      // A wallet that answers garbage is a failed attempt: the next wallet is tried.
+      if (digest && c.publicKey && !(await this.verify(c.publicKey, digest, unhex(r.signature)))) {
+        throw new HwayError('E_INTERNAL', 'wallet returned a signature that does not verify');
+      }
+      this.counters.signed++;
+      return { signature: r.signature, recovery: r.recovery, via: c.conn };
+    }, `address ${address}`);
+  }
+
+  private async signWithVault(account: string, address: string, vaultId: string, bytes: string, meta: SignMeta): Promise<JsonValue> {
+    const data = unhex(bytes);
+    let digest: Uint8Array;
+    if (meta.type === 'raw') digest = data;
+    else if (meta.type === 'sha256') digest = new Uint8Array(createHash('sha256').update(data).digest());
+    else if (meta.type === 'keccak256') digest = keccak_256(data);
+    else throw bad(`a vault signs meta.type raw, sha256 or keccak256, not "${meta.type}"`);
+    const r = await this.opts.vaultSigners!.sign(vaultId, digest, meta);
+    const sig = r.signature;
+    const pk = sig.length === 64 ? recoverKey(digest, hex(sig), r.recovery) : undefined;
+    if (!pk || !addressMatchesKey(address, pk)) throw new HwayError('E_INTERNAL', `vault ${vaultId} returned a signature that does not match ${address}`);
+    this.counters.signed++;
+    this.log.debug('signed by vault', { account, vault: vaultId });
+    return { signature: hex(sig), recovery: r.recovery, via: `vault:${vaultId}` };
+  }
+
+  /**
+   * Sends one request to the route's wallets in turn until one answers acceptably or the deadline
+   * passes: the least loaded healthy one first, the next on error, timeout or disconnection.
+   */
+  private async dispatch(
+    route: Route,
+    deadline: number,
+    frame: (id: string, c: RouteConn) => ToWalletFrame,
+    accept: (r: WalletReply & { ok: true }, c: RouteConn) => Promise<JsonValue>,
+    what: string,
+  ): Promise<JsonValue> {
+    const tried = new Set<string>();
+    let last: HwayError | undefined;
+    for (;;) {
+      if (Date.now() >= deadline) throw new HwayError('E_TIMEOUT', `no answer for ${what} before the deadline`);
+      const { conn: c, busy } = this.pick(route, tried);
+      if (!c) {
+        if (last) throw last.code === 'E_NO_WALLET' && busy ? new HwayError('E_WALLET_BUSY', `every wallet for ${what} is busy`) : last;
+        if (busy) throw new HwayError('E_WALLET_BUSY', `every wallet for ${what} is busy`);
+        throw new HwayError('E_NO_WALLET', `no wallet connected for ${what} in this account`, { permanent: true });
+      }
+      tried.add(c.conn);
+      if (tried.size > 1) this.counters.failovers++;
+      try {
+        const r = await this.attempt(c, deadline, frame);
+        return await accept(r, c);
+      } catch (e) {
+        last = asHwayError(e);
+        if (last.code === 'E_BAD_INPUT') throw last;
+        this.log.debug('attempt failed', { conn: c.conn, code: last.code });
+      }
+    }
+  }
+
+  private attempt(c: RouteConn, deadline: number, frame: (id: string, c: RouteConn) => ToWalletFrame): Promise<WalletReply & { ok: true }> {
+    const id = randomUUID();
+    const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
+    this.inflight.set(c.conn, (this.inflight.get(c.conn) ?? 0) + 1);
+    const done = (): void => {
+      const n = (this.inflight.get(c.conn) ?? 1) - 1;
+      if (n <= 0) this.inflight.delete(c.conn);
+      else this.inflight.set(c.conn, n);
+    };
+    return new Promise<WalletReply & { ok: true }>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        // Tell the wallet to stop working on it; the answer, if any, is ignored.
+        void this.toWallet(c.conn, { t: 'cancel', id }).catch(() => undefined);
+        reject(new HwayError('E_TIMEOUT', `wallet did not answer within ${timeout} ms`));
+      }, timeout);
+      this.pending.set(id, { conn: c.conn, resolve, reject, timer });
+      this.fast.publish(this.keys.toConn(c.conn), JSON.stringify(frame(id, c))).then(
+        (receivers) => {
+          if (receivers > 0) return;
+          // Nobody listens on the wallet's channel: it is gone. Evict it and try the next one.
+          const p = this.pending.get(id);
+          if (p) {
+            clearTimeout(p.timer);
+            this.pending.delete(id);
+            p.reject(new HwayError('E_NO_WALLET', 'wallet is not connected'));
+          }
+          void this.unregister(c.conn, 'disconnected').catch(() => undefined);
+        },
+        (e: unknown) => {
+          const p = this.pending.get(id);
+          if (!p) return;
+          clearTimeout(p.timer);
+          this.pending.delete(id);
+          p.reject(asHwayError(e));
+        },
+      );
+    }).finally(done);
+  }
+
+  private onWalletReply(msg: string): void {
+    let parsed: unknown;
+    let r: WalletReply;
+    try {
+      parsed = parseJson(msg);
+      r = parseWalletReply(parsed);
+    } catch (e) {
+      this.counters.malformed++;
+      const conn = connIdOf(parsed);
+      const id = typeof parsed === 'object' && parsed !== null && typeof (parsed as { id?: unknown }).id === 'string' ? (parsed as { id: string }).id : undefined;
+      this.log.warn('malformed wallet reply', { conn: conn ?? '-', error: asHwayError(e).message });
+      if (conn) {
+        const f: ToWalletFrame = { t: 'error', code: 'E_BAD_INPUT', message: asHwayError(e).message };
+        if (id && id.length <= 128) f.id = id;
+        void this.toWallet(conn, f).catch(() => undefined);
+      }
+      // A malformed answer to a pending request fails that attempt at once (next wallet).
+      const p = id ? this.pending.get(id) : undefined;
+      if (p && id && p.conn === conn) {
+        clearTimeout(p.timer);
+        this.pending.delete(id);
+        p.reject(new HwayError('E_INTERNAL', 'wallet sent a malformed answer'));
+      }
+      return;
+    }
+    const p = this.pending.get(r.id);
+    // Only the wallet that was asked may answer.
+    if (!p || p.conn !== r.conn) return;
+    clearTimeout(p.timer);
+    this.pending.delete(r.id);
+    if (r.ok) p.resolve(r);
+    else p.reject(new HwayError(r.code, r.message));
+  }
+}
+
+/** Public key (65 bytes) that made `signatureHex` over `digest` with recovery id `recovery`, or undefined. */
+function recoverKey(digest: Uint8Array, signatureHex: string, recovery: number): Uint8Array | undefined {
+  try {
+    const sig = new Uint8Array(65);
+    sig[0] = recovery;
+    sig.set(unhex(signatureHex), 1);
+    return secp256k1.Point.fromBytes(secp256k1.recoverPublicKey(sig, digest, { prehash: false })).toBytes(false);
+  } catch {
+    return undefined;
+  }
+}
+
+export type { RouteKind };

@@ -1,0 +1,85 @@
+// Key and channel names of the signer gateway. Everything lives under one prefix (default "hway"), so
+// that a test file or a second cluster on the same Redis uses its own.
+//
+//   <p>:gw:conn:<connId>                 hash, PX = 3 heartbeats: liveness (account, kind, ttl)
+//   <p>:gw:conninfo:<connId>             hash, no expiry: the connection's routes (for cleanup and lookups)
+//   <p>:gw:conns                         set of all connection ids (the sweeper walks it)
+//   <p>:gw:addr:<account>:<address>      set of connection ids holding a key (address in canonical form)
+//   <p>:gw:miner:<account>:<miner>       set of proof-worker connection ids serving a miner
+//   <p>:gw:nonce:<connId>:<round>        a pending challenge, short TTL, deleted on first use (GETDEL)
+//   <p>:gw:hello                         stream of connection frames (hello, prove, add, remove, bye),
+//                                        read by the node group "gw": exactly one node answers each
+//   <p>:gw:req  /  <p>:gw:req:<nodeId>   lists of producer requests (any node / one node), BLMPOP
+//   channels: <p>:gw:to:<connId> (node → wallet), <p>:gw:reply:<nodeId> (wallet → node),
+//             <p>:gw:res:<clientId> (node → producer), <p>:gw:events (routes changed)
+//   <p>:tok:issued / <p>:tok:revoked     hashes jti → record; channel <p>:tok:revoked
+//   <p>:rl:{<account>}:t:<jti> / <p>:rl:{<account>}:a   token buckets (one hash slot per account)
+export type RouteKind = 'addr' | 'miner';
+
+export class GwKeys {
+  constructor(readonly prefix: string = 'hway') {}
+
+  conn(id: string): string {
+    return `${this.prefix}:gw:conn:${id}`;
+  }
+  connPrefix(): string {
+    return `${this.prefix}:gw:conn:`;
+  }
+  connInfo(id: string): string {
+    return `${this.prefix}:gw:conninfo:${id}`;
+  }
+  connInfoPrefix(): string {
+    return `${this.prefix}:gw:conninfo:`;
+  }
+  conns(): string {
+    return `${this.prefix}:gw:conns`;
+  }
+  route(kind: RouteKind, account: string, target: string): string {
+    return `${this.prefix}:gw:${kind}:${account}:${target}`;
+  }
+  nonce(connId: string, round: number): string {
+    return `${this.prefix}:gw:nonce:${connId}:${round}`;
+  }
+  hello(): string {
+    return `${this.prefix}:gw:hello`;
+  }
+  requests(): string {
+    return `${this.prefix}:gw:req`;
+  }
+  nodeRequests(nodeId: string): string {
+    return `${this.prefix}:gw:req:${nodeId}`;
+  }
+  toConn(connId: string): string {
+    return `${this.prefix}:gw:to:${connId}`;
+  }
+  toNode(nodeId: string): string {
+    return `${this.prefix}:gw:reply:${nodeId}`;
+  }
+  toClient(clientId: string): string {
+    return `${this.prefix}:gw:res:${clientId}`;
+  }
+  events(): string {
+    return `${this.prefix}:gw:events`;
+  }
+  sweepLock(): string {
+    return `${this.prefix}:gw:sweep`;
+  }
+  tokensIssued(): string {
+    return `${this.prefix}:tok:issued`;
+  }
+  tokensRevoked(): string {
+    return `${this.prefix}:tok:revoked`;
+  }
+  revokedChannel(): string {
+    return `${this.prefix}:tok:revoked`;
+  }
+  bucketToken(account: string, jti: string): string {
+    return `${this.prefix}:rl:{${account}}:t:${jti}`;
+  }
+  bucketAccount(account: string): string {
+    return `${this.prefix}:rl:{${account}}:a`;
+  }
+}
+
+/** The consumer group of the hello stream. */
+export const HELLO_GROUP = 'gw';
