@@ -1,0 +1,227 @@
+// Handshake and frames: a wallet process with a real key connects and signs through the gateway; an
+// address whose key the wallet lacks is refused; a challenge signature replayed on a new connection is
+// refused; malformed frames get error answers while the node keeps serving; secrets never reach logs.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { startGateway, challengeDigest, type Gateway } from '../actors/gateway/gateway.ts';
+import { GatewayClient } from '../actors/gateway/producer.ts';
+import { TokenService } from '../actors/gateway/tokens.ts';
+import { GwKeys } from '../actors/gateway/keys.ts';
+import { addressMatchesKey } from '../enclaves/addresses.ts';
+import { REDIS_URL, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.ts';
+
+const prefix = testPrefix('handshake');
+const keys = new GwKeys(prefix);
+let redis: Redis;
+let tokens: TokenService;
+let gw: Gateway;
+let client: GatewayClient;
+let walletToken: string;
+let producerToken: string;
+const children: Child[] = [];
+const captured = capturingLogger('debug');
+const keyA = newKey();
+
+/** A wallet speaking raw frames, to send what the WalletConnector never would. */
+class RawWallet {
+  readonly conn = randomUUID();
+  readonly frames: Array<Record<string, unknown>> = [];
+  private readonly sub = new Redis(REDIS_URL);
+  async open(): Promise<void> {
+    this.sub.on('message', (_c: string, m: string) => this.frames.push(JSON.parse(m) as Record<string, unknown>));
+    await this.sub.subscribe(keys.toConn(this.conn));
+  }
+  async send(f: unknown): Promise<void> {
+    await redis.xadd(keys.hello(), '*', 'f', typeof f === 'string' ? f : JSON.stringify(f));
+  }
+  async next(t: string, from = 0): Promise<Record<string, unknown>> {
+    const deadline = Date.now() + 5000;
+    for (;;) {
+      const f = this.frames.slice(from).find((x) => x.t === t);
+      if (f) return f;
+      if (Date.now() > deadline) throw new Error(`no ${t} frame; got ${JSON.stringify(this.frames)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  close(): void {
+    this.sub.disconnect();
+  }
+}
+
+function signDigest(sk: Uint8Array, digest: Uint8Array): { signature: string; recovery: number } {
+  const s = secp256k1.sign(digest, sk, { prehash: false, format: 'recovered' });
+  return { signature: Buffer.from(s.subarray(1)).toString('hex'), recovery: s[0]! };
+}
+
+beforeAll(async () => {
+  redis = new Redis(REDIS_URL);
+  tokens = new TokenService({ redis: REDIS_URL, secret: SECRET, prefix, subscribe: false, logger: captured.logger });
+  walletToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
+  producerToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
+  // Default verifier: the enclave's libsecp256k1.
+  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: captured.logger, heartbeatMs: 500 });
+  client = new GatewayClient({ redis: REDIS_URL, prefix, token: producerToken, timeoutMs: 5000 });
+});
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop()));
+  await client.close();
+  await gw.stop();
+  await tokens.close();
+  await cleanup(redis, prefix);
+  redis.disconnect();
+});
+
+describe('gateway handshake', () => {
+  test('a wallet process proves its key, and the address routes in both spellings', async () => {
+    const w = spawnWallet({ redis: REDIS_URL, prefix, token: walletToken, keys: [keyA.skHex] });
+    children.push(w);
+    const ev = await w.next('connected');
+    expect(ev.accepted).toEqual([keyA.addr.eth]);
+    expect(ev.refused).toEqual([]);
+    expect(await client.walletHas(keyA.addr.eth)).toBe(true);
+    expect(await client.walletHas(keyA.addr.eth.toLowerCase())).toBe(true);
+    expect(await client.walletHas(keyA.addr.fil)).toBe(true); // announced as eth, asked as f1
+    expect(await client.walletHas(`t${keyA.addr.fil.slice(1)}`)).toBe(true);
+    expect(await client.walletHas(newKey().addr.eth)).toBe(false);
+
+    const digest = randomBytes(32);
+    const r = await client.walletSign(keyA.addr.fil, digest, { type: 'raw' });
+    expect(r.via).toBe(ev.connId);
+    const sig = Buffer.from(r.signature, 'hex');
+    expect(secp256k1.verify(sig, digest, keyA.pk, { prehash: false })).toBe(true);
+    const rec = new Uint8Array(65);
+    rec[0] = r.recovery;
+    rec.set(sig, 1);
+    expect(addressMatchesKey(keyA.addr.eth, secp256k1.recoverPublicKey(rec, digest, { prehash: false }))).toBe(true);
+
+    const list = await client.listWallets();
+    expect(list.map((x) => x.id)).toContain(ev.connId);
+    expect(list.find((x) => x.id === ev.connId)!.addresses).toEqual([keyA.addr.eth]);
+  });
+
+  test('an address whose key the wallet lacks is refused; the others are routed', async () => {
+    const keyB = newKey();
+    const stranger = newKey();
+    const w = spawnWallet({ redis: REDIS_URL, prefix, token: walletToken, keys: [keyB.skHex], claim: [stranger.addr.eth] });
+    children.push(w);
+    const ev = await w.next('connected');
+    expect(ev.accepted).toEqual([keyB.addr.eth]);
+    expect(ev.refused).toEqual([expect.objectContaining({ target: stranger.addr.eth, code: 'E_FORBIDDEN' })]);
+    expect(await client.walletHas(keyB.addr.eth)).toBe(true);
+    expect(await client.walletHas(stranger.addr.eth)).toBe(false);
+    await expect(client.walletSign(stranger.addr.eth, randomBytes(32))).rejects.toMatchObject({ code: 'E_NO_WALLET' });
+
+    // A wallet whose only address is not its own is refused outright.
+    const impostor = spawnWallet({ redis: REDIS_URL, prefix, token: walletToken, keys: [newKey().skHex], claim: [stranger.addr.fil], onlyClaim: true });
+    children.push(impostor);
+    const refused = await impostor.next('refused');
+    expect(refused.code).toBe('E_FORBIDDEN');
+    expect(await client.walletHas(stranger.addr.fil)).toBe(false);
+  });
+
+  test('a challenge signature replayed on a new connection is refused, and a proof is good once', async () => {
+    const key = newKey();
+    const walletNonce = randomBytes(32);
+    const first = new RawWallet();
+    await first.open();
+    await first.send({ t: 'hello', conn: first.conn, kind: 'wallet', token: walletToken, nonce: walletNonce.toString('hex'), targets: [key.addr.eth] });
+    const ch1 = await first.next('challenge');
+    const proof = { address: key.addr.eth, ...signDigest(key.sk, challengeDigest(Buffer.from(ch1.gatewayNonce as string, 'hex'), walletNonce)) };
+    await first.send({ t: 'prove', conn: first.conn, round: 0, proofs: [proof] });
+    expect((await first.next('welcome')).accepted).toEqual([key.addr.eth]);
+
+    // The same prove frame again: its challenge was consumed.
+    const n = first.frames.length;
+    await first.send({ t: 'prove', conn: first.conn, round: 0, proofs: [proof] });
+    expect(await first.next('error', n)).toMatchObject({ code: 'E_UNAUTHORIZED' });
+
+    // An attacker without the key replays the recorded proof on a connection of its own, even with the
+    // same walletNonce: the gateway's nonce is new, so the signature recovers to another key.
+    const attacker = new RawWallet();
+    await attacker.open();
+    await attacker.send({ t: 'hello', conn: attacker.conn, kind: 'wallet', token: walletToken, nonce: walletNonce.toString('hex'), targets: [key.addr.eth] });
+    const ch2 = await attacker.next('challenge');
+    expect(ch2.gatewayNonce).not.toEqual(ch1.gatewayNonce);
+    await attacker.send({ t: 'prove', conn: attacker.conn, round: 0, proofs: [proof] });
+    const err = await attacker.next('error');
+    expect(err.code).toBe('E_FORBIDDEN');
+    const route = await redis.smembers(keys.route('addr', 'acme', key.addr.eth));
+    expect(route).toEqual([first.conn]);
+    first.close();
+    attacker.close();
+  });
+
+  test('a wallet without a valid token is refused', async () => {
+    const raw = new RawWallet();
+    await raw.open();
+    await raw.send({ t: 'hello', conn: raw.conn, kind: 'wallet', token: `${walletToken}x`, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
+    expect(await raw.next('error')).toMatchObject({ code: 'E_UNAUTHORIZED' });
+    const readOnly = (await tokens.issue({ account: 'acme', perm: 'read', ttlSec: 60 })).token;
+    const raw2 = new RawWallet();
+    await raw2.open();
+    await raw2.send({ t: 'hello', conn: raw2.conn, kind: 'wallet', token: readOnly, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
+    expect(await raw2.next('error')).toMatchObject({ code: 'E_FORBIDDEN' });
+    raw.close();
+    raw2.close();
+  });
+
+  test('malformed frames are answered with errors and the gateway keeps serving', async () => {
+    const raw = new RawWallet();
+    await raw.open();
+    const before = gw.stats().malformed;
+    await raw.send('{not json');
+    await raw.send(JSON.stringify([1, 2, 3]));
+    await raw.send({ t: 'hello', conn: raw.conn, kind: 'printer', token: walletToken, nonce: 'zz', targets: [] });
+    expect(await raw.next('error')).toMatchObject({ code: 'E_BAD_INPUT' });
+    await raw.send({ t: 'hello', conn: raw.conn, kind: 'wallet', token: walletToken, nonce: randomBytes(32).toString('hex'), targets: ['0xnot-an-address'] });
+    await raw.send({ t: 'prove', conn: raw.conn, round: 0, proofs: [{ address: 'x', signature: 'short', recovery: 9 }] });
+    await raw.send({ t: 'explode', conn: raw.conn });
+    // Garbage on the node's reply channel, as a broken wallet would send.
+    await redis.publish(keys.toNode(gw.nodeId), 'garbage');
+    await redis.publish(keys.toNode(gw.nodeId), JSON.stringify({ t: 'res', id: 'abcdefgh-1', conn: raw.conn, ok: true, signature: 'nothex' }));
+    await redis.publish(keys.toNode(gw.nodeId), JSON.stringify({ t: 'res', id: 'abcdefgh-2', conn: raw.conn, ok: 'maybe' }));
+    // Garbage producer requests.
+    await redis.rpush(keys.requests(), '{', JSON.stringify({ v: 99 }));
+    const deadline = Date.now() + 5000;
+    while (raw.frames.filter((f) => f.t === 'error').length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const errors = raw.frames.filter((f) => f.t === 'error');
+    expect(errors.length).toBeGreaterThanOrEqual(6);
+    for (const e of errors) expect(e.code).toBe('E_BAD_INPUT');
+    expect(gw.stats().malformed - before).toBeGreaterThanOrEqual(8);
+    // Still serving.
+    const digest = randomBytes(32);
+    const r = await client.walletSign(keyA.addr.eth, digest);
+    expect(secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, keyA.pk, { prehash: false })).toBe(true);
+    raw.close();
+  });
+
+  test('tokens, nonces, challenge signatures and keys never appear in the logs (debug level)', async () => {
+    const entries = await redis.xrange(keys.hello(), '-', '+');
+    const secrets = new Set<string>([SECRET, walletToken, producerToken, keyA.skHex]);
+    for (const [, fields] of entries) {
+      let f: Record<string, unknown>;
+      try {
+        f = JSON.parse(fields[1]!) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (typeof f.token === 'string' && f.token.length > 20) secrets.add(f.token);
+      if (typeof f.nonce === 'string' && f.nonce.length === 64) secrets.add(f.nonce);
+      for (const p of (f.proofs as Array<{ signature: string }> | undefined) ?? []) if (p.signature?.length === 128) secrets.add(p.signature);
+    }
+    // Gateway nonces: from the stored challenges of this run (consumed ones are gone, so ask again).
+    const raw = new RawWallet();
+    await raw.open();
+    await raw.send({ t: 'hello', conn: raw.conn, kind: 'wallet', token: walletToken, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
+    secrets.add((await raw.next('challenge')).gatewayNonce as string);
+    raw.close();
+    expect(captured.lines.length).toBeGreaterThan(5);
+    expect(captured.lines.some((l) => l.includes('"level":"debug"') || l.includes('wallet connected'))).toBe(true);
+    const log = captured.lines.join('\n');
+    expect(secrets.size).toBeGreaterThan(8);
+    for (const s of secrets) expect(log.includes(s)).toBe(false);
+  });
+});
