@@ -1,0 +1,130 @@
+// Runs the `hway` CLI the way a user does: the bin/hway executable as a child process (its shebang,
+// the tsx shim, a clean NODE_OPTIONS), collecting exit code, stdout, stderr and the parsed JSON.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import winston from 'winston';
+import type { Logger } from '../../log.js';
+
+export const HWAY = fileURLToPath(new URL('../../bin/hway', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface CliResult<T> {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** The last stdout line parsed as JSON, as the shape the test expects (undefined when not JSON). */
+  json: T;
+  ms: number;
+}
+
+export interface CliOptions {
+  /** Written to stdin, then closed; without it stdin is /dev/null. */
+  input?: string;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  cwd?: string;
+}
+
+export function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  // jest's NODE_OPTIONS (--experimental-vm-modules) must not leak into the CLI; HWAY_* from the
+  // developer's shell must not either.
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', HWAY_LOG_LEVEL: 'warn' };
+  for (const k of Object.keys(env)) if (k.startsWith('HWAY_') && k !== 'HWAY_LOG_LEVEL') delete env[k];
+  return { ...env, ...extra };
+}
+
+/** The JSON error object every command prints with --json. */
+export interface CliError {
+  error: { code: string; message: string };
+}
+
+export function hway<T = CliError>(args: string[], opts: CliOptions = {}): Promise<CliResult<T>> {
+  const t0 = Date.now();
+  const proc = spawn(HWAY, args, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  if (opts.input !== undefined) proc.stdin!.end(opts.input);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`hway ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 60_000} ms\n${stderr}`));
+    }, opts.timeoutMs ?? 60_000);
+    proc.on('close', (code) => {
+      clearTimeout(timer);
+      const last = stdout.trim().split('\n').pop() ?? '';
+      let json: unknown;
+      try {
+        json = last === '' ? undefined : JSON.parse(last);
+      } catch {
+        json = undefined;
+      }
+      resolve({ code, stdout, stderr, json: json as T, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** A long-running `hway …` (start, cluster): resolves once `ready(stdoutSoFar)` is true. */
+export interface LongRunning {
+  proc: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+export function hwayLongRunning(args: string[], ready: (stdout: string) => boolean, opts: CliOptions = {}): Promise<LongRunning> {
+  const proc = spawn(HWAY, args, { cwd: opts.cwd ?? ROOT, env: cliEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hway ${args.join(' ')} not ready in time\n${err.slice(-3000)}`)), opts.timeoutMs ?? 30_000);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`hway ${args.join(' ')} exited with ${code} before ready\n${err.slice(-3000)}`));
+    });
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (ready(out)) {
+        clearTimeout(timer);
+        resolve({ proc, stdout: () => out, stderr: () => err, exited });
+      }
+    });
+  });
+}
+
+/** Sends `signal` and waits for the exit code (SIGKILL after `ms`). */
+export async function stopLongRunning(p: LongRunning | undefined, signal: NodeJS.Signals = 'SIGTERM', ms = 15_000): Promise<number | null> {
+  if (p === undefined) return null;
+  if (p.proc.exitCode !== null) return p.proc.exitCode;
+  p.proc.kill(signal);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([p.exited, new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), ms)))]);
+  clearTimeout(timer);
+  if (code === 'timeout') {
+    p.proc.kill('SIGKILL');
+    return p.exited;
+  }
+  return code;
+}
+
+/** A TCP port nothing listens on (bound once, then released). */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a !== null ? a.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A logger for in-test nodes whose expected warnings ("task archived") would only clutter output. */
+export function quietLogger(): Logger {
+  return winston.createLogger({ silent: true, transports: [new winston.transports.Console()] });
+}
