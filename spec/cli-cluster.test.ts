@@ -1,0 +1,71 @@
+// `hway cluster --nodes 2`: two child nodes sharing one master key (created 0600 in the base dir),
+// each with its own data dir, output prefixed [node-i]; they split the partitions; a vault exported
+// on one node imports on the other (IPFS mesh); SIGTERM stops both gracefully and the command exits 0.
+import { afterAll, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { partitionOf } from '../actors/ingress/index.js';
+import { hway, hwayLongRunning, stopLongRunning, type LongRunning } from './helpers/cli.js';
+import { REDIS } from './helpers/node.js';
+
+const prefix = `hwt-cli-cluster-${randomBytes(3).toString('hex')}`;
+const P = 8;
+const dir = mkdtempSync(join(tmpdir(), 'hway-cli-cluster-'));
+const O = ['--prefix', prefix, '--partitions', String(P), '--json'];
+let proc: LongRunning | undefined;
+
+afterAll(async () => {
+  await stopLongRunning(proc, 'SIGKILL');
+  const redis = new Redis(REDIS);
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Owners = Array<{ partition: number; owner: string | null }>;
+
+/** Two vault ids whose partitions are owned by different nodes. */
+function idsOnDifferentNodes(owners: Owners): [string, string] {
+  const a = 'c-a';
+  const ownerA = owners[partitionOf(a, P)]!.owner;
+  for (let i = 0; ; i++) if (owners[partitionOf(`c-b${i}`, P)]!.owner !== ownerA) return [a, `c-b${i}`];
+}
+
+test('two nodes: partitions split, export on one imports anywhere, SIGTERM stops both (exit 0)', async () => {
+  const base = join(dir, 'c');
+  proc = await hwayLongRunning(['cluster', '--nodes', '2', '--prefix', prefix, '--partitions', String(P), '--data-dir', base], (out) => (out.match(/"ready":true/g) ?? []).length === 2, { timeoutMs: 40_000 });
+  expect(proc.stdout()).toMatch(/^\[node-1\] \{"ready":true/m);
+  expect(proc.stdout()).toMatch(/^\[node-2\] \{"ready":true/m);
+  expect(statSync(join(base, 'master.key')).mode & 0o777).toBe(0o600);
+  expect(existsSync(join(base, 'node-1', 'master.key'))).toBe(false); // one shared key, not one each
+  expect(existsSync(join(base, 'node-2', 'ipfs'))).toBe(true);
+
+  // Rebalancing converges on 4 + 4 within a few lease periods.
+  let nodes: Array<{ id: string; partitions: number }> = [];
+  let owners: Owners = [];
+  for (let i = 0; i < 60; i++) {
+    const st = (await hway<{ nodes: Array<{ id: string; partitions: number }>; partitions: Owners }>(['status', ...O])).json;
+    nodes = st.nodes;
+    owners = st.partitions;
+    if (nodes.length === 2 && nodes.every((n) => n.partitions === P / 2)) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  expect(nodes.map((n) => [n.id, n.partitions]).sort()).toEqual([['node-1', 4], ['node-2', 4]]);
+
+  const [a, b] = idsOnDifferentNodes(owners); // exported on one node, imported on the other
+  const gen = await hway<{ publicKey: string }>(['vault', 'generate', a, ...O]);
+  expect(gen.code).toBe(0);
+  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O], { input: 'cluster pw' });
+  expect(exp.code).toBe(0);
+  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O], { input: 'cluster pw' });
+  expect([imp.code, imp.json.publicKey]).toEqual([0, gen.json.publicKey]);
+
+  expect(await stopLongRunning(proc, 'SIGTERM', 20_000)).toBe(0);
+  expect(proc.stderr()).toMatch(/^\[node-1\] hway: SIGTERM: stopping node node-1/m);
+  expect(proc.stderr()).toMatch(/^\[node-2\] hway: SIGTERM: stopping node node-2/m);
+  expect(proc.stderr()).toContain('hway: all 2 node(s) stopped');
+});

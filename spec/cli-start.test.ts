@@ -1,0 +1,59 @@
+// `hway start`: serves until SIGTERM, then stops gracefully (exit 0, partition leases released and
+// membership left at once); on first start it creates the master key file (mode 0600) in its data
+// dir and says so; a second start on the same data dir reuses it, and what the first node sealed
+// still opens.
+import { afterAll, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { hway, hwayLongRunning, stopLongRunning, type LongRunning } from './helpers/cli.js';
+import { REDIS } from './helpers/node.js';
+
+const prefix = `hwt-cli-start-${randomBytes(3).toString('hex')}`;
+const P = 4;
+const dir = mkdtempSync(join(tmpdir(), 'hway-cli-start-'));
+const O = ['--prefix', prefix, '--partitions', String(P)];
+let proc: LongRunning | undefined;
+const redis = new Redis(REDIS);
+
+afterAll(async () => {
+  await stopLongRunning(proc, 'SIGKILL');
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ready = (out: string): boolean => out.includes('"ready":true');
+
+test('start → serve → SIGTERM: exit 0, leases released; master key created 0600 on first start only', async () => {
+  const dataDir = join(dir, 'data');
+  proc = await hwayLongRunning(['start', ...O, '--data-dir', dataDir, '--node-id', 'cli-start-1', '--concurrency', '4', '--json'], ready);
+  const info = JSON.parse(proc.stdout().trim().split('\n')[0]!) as { nodeId: string; dataDir: string };
+  expect(info).toMatchObject({ ready: true, nodeId: 'cli-start-1', prefix, partitions: P, dataDir });
+  const keyFile = join(dataDir, 'master.key');
+  expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+  expect(readFileSync(keyFile, 'utf8')).toMatch(/^1:[0-9a-f]{64}\n$/);
+  expect(proc.stderr()).toContain(`hway: created master key file ${keyFile} (mode 0600)`);
+  expect(proc.stderr()).not.toContain(readFileSync(keyFile, 'utf8').trim().slice(2));
+
+  // It serves: a vault made through the CLI, and status sees the node with all partitions.
+  const gen = await hway<{ publicKey: string }>(['vault', 'generate', 's1', ...O, '--json']);
+  expect(gen.code).toBe(0);
+  const st = await hway<{ nodes: Array<{ id: string; partitions: number }> }>(['status', ...O, '--json']);
+  expect(st.json.nodes).toEqual([expect.objectContaining({ id: 'cli-start-1', partitions: P })]);
+
+  expect(await stopLongRunning(proc, 'SIGTERM')).toBe(0);
+  expect(proc.stderr()).toContain('SIGTERM: stopping node cli-start-1');
+  expect(await redis.zrange(`${prefix}:nodes`, 0, -1)).toEqual([]);
+  for (let p = 0; p < P; p++) expect(await redis.exists(`${prefix}:{${p}}:lease`)).toBe(0);
+
+  // Second start on the same data dir: the key file is reused (no notice), and the vault opens.
+  proc = await hwayLongRunning(['start', ...O, '--data-dir', dataDir, '--node-id', 'cli-start-2', '--json'], ready);
+  expect(proc.stderr()).not.toContain('created master key file');
+  const info2 = await hway<{ publicKey: string; epoch: number }>(['vault', 'refresh', 's1', ...O, '--json']);
+  expect(info2.json).toMatchObject({ publicKey: gen.json.publicKey, epoch: 1 });
+  expect(await stopLongRunning(proc, 'SIGINT')).toBe(0);
+});

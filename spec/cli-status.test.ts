@@ -1,0 +1,80 @@
+// `hway status` reads the cluster from Redis alone: the live node with the partitions it leases
+// (owner and fencing epoch), queue depths per priority, scheduled tasks and dead letters; and for a
+// prefix without nodes, unowned partitions and the backlog waiting for a node.
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { HwayClient } from '../actors/client.js';
+import type { HwayNode } from '../actors/node.js';
+import { hway, quietLogger } from './helpers/cli.js';
+import { REDIS, testCluster } from './helpers/node.js';
+
+interface Status {
+  nodes: Array<{ id: string; partitions: number; expiresInMs: number }>;
+  partitions: Array<{ partition: number; owner: string | null; epoch: number | null }>;
+  queues: Record<'critical' | 'default' | 'low', { waiting: number; pending: number }> & { scheduled: number };
+  deadLetters: number;
+  wallets: { connections: number; live: number };
+}
+
+const cluster = testCluster('cli-status');
+const idle = testCluster('cli-status-idle', 4);
+let node: HwayNode;
+
+beforeAll(async () => {
+  node = cluster.node({ nodeId: 'status-node', logger: quietLogger() });
+  await node.start();
+});
+afterAll(async () => {
+  await cluster.cleanup();
+  await idle.cleanup();
+});
+
+test('a running node: its partitions, epochs, queues, scheduled tasks and dead letters', async () => {
+  const c = cluster.client();
+  await expect(c.vault.sign('ghost', 'aa'.repeat(32))).rejects.toMatchObject({ code: 'E_UNKNOWN_VAULT' });
+  await c.enqueue('vault:info', { vaultId: 'later' }, { delayMs: 600_000 });
+  await c.enqueue('vault:info', { vaultId: 'later2' }, { delayMs: 600_000 });
+
+  const r = await hway<Status>(['status', '--prefix', cluster.prefix, '--partitions', String(cluster.partitions), '--json']);
+  expect(r.code).toBe(0);
+  const s = r.json;
+  expect(Object.keys(s).sort()).toEqual(['deadLetters', 'nodes', 'partitions', 'queues', 'wallets']);
+  expect(s.nodes).toEqual([{ id: 'status-node', partitions: cluster.partitions, expiresInMs: expect.any(Number) }]);
+  expect(s.partitions).toHaveLength(cluster.partitions);
+  s.partitions.forEach((p, i) => {
+    expect(p.partition).toBe(i);
+    expect(p.owner).toBe('status-node');
+    expect(p.epoch).toBeGreaterThanOrEqual(1);
+  });
+  await expect(node.stats()).resolves.toMatchObject({ partitions: s.partitions.map((p) => p.partition) });
+  expect(s.queues.scheduled).toBe(2);
+  for (const prio of ['critical', 'default', 'low'] as const) expect(s.queues[prio]).toEqual({ waiting: 0, pending: 0 });
+  expect(s.deadLetters).toBe(1);
+  expect(s.wallets).toEqual({ connections: 0, live: 0 });
+
+  const human = await hway(['status', '--prefix', cluster.prefix, '--partitions', String(cluster.partitions)]);
+  expect(human.code).toBe(0);
+  expect(human.stdout).toMatch(/^nodes \(1\)/);
+  expect(human.stdout).toMatch(/status-node\s+8\s/);
+  expect(human.stdout).toContain(`partitions: ${cluster.partitions} of ${cluster.partitions} owned`);
+  expect(human.stdout).toContain('dead letters: 1');
+});
+
+test('no node: partitions unowned, the backlog shows per priority', async () => {
+  const c = new HwayClient({ redis: REDIS, prefix: idle.prefix, partitions: idle.partitions });
+  try {
+    await c.enqueueMany([
+      { type: 'vault:info', payload: { vaultId: 'a' }, opts: { priority: 'critical' } },
+      { type: 'vault:info', payload: { vaultId: 'b' }, opts: { priority: 'critical' } },
+      { type: 'vault:info', payload: { vaultId: 'c' }, opts: { priority: 'low' } },
+    ]);
+  } finally {
+    await c.close();
+  }
+  const r = await hway<Status>(['status', '--json'], { env: { HWAY_PREFIX: idle.prefix, HWAY_PARTITIONS: String(idle.partitions) } });
+  expect(r.code).toBe(0);
+  expect(r.json.nodes).toEqual([]);
+  expect(r.json.partitions.every((p) => p.owner === null)).toBe(true);
+  expect(r.json.queues.critical.waiting).toBe(2);
+  expect(r.json.queues.low.waiting).toBe(1);
+  expect(r.json.queues.default.waiting).toBe(0);
+});
