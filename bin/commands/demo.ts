@@ -182,7 +182,7 @@ export const command: Command = {
         s = { name, ok: false, ms: Math.round(performance.now() - t), detail: isHwayError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e) };
       }
       steps.push(s);
-      print(s);
+      if (unreachable === undefined) print(s);
       return s.ok ? value : undefined;
     }
     const skip = (name: string, detail: string): void => {
@@ -203,6 +203,8 @@ export const command: Command = {
     let privateRedis: PrivateRedis | undefined;
     let admin: Redis | undefined;
     let cleaned = false;
+    /** No Redis and no redis-server: reported like every other command (one line, exit 3). */
+    let unreachable: unknown;
 
     const cleanup = async (): Promise<void> => {
       if (cleaned) return;
@@ -234,7 +236,10 @@ export const command: Command = {
           return { value: true, detail: `${redactUrl(url)}, key prefix ${prefixA} (removed at the end)` };
         } catch (e) {
           const bin = findOnPath('redis-server', io.env);
-          if (bin === undefined) throw e;
+          if (bin === undefined) {
+            unreachable = e;
+            throw e;
+          }
           privateRedis = await startPrivateRedis(bin);
           url = privateRedis.url;
           admin = await connectRedis(url, 1000);
@@ -390,6 +395,7 @@ export const command: Command = {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
+    if (unreachable !== undefined) throw unreachable;
     return finish(code);
 
     function finish(codeIfOk: number): number {
