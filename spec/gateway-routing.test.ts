@@ -1,0 +1,163 @@
+// Routing: failover when a wallet dies mid-request, eviction after missed heartbeats, deadlines with
+// cancellation, a wallet that answers garbage, bounded per-wallet queues, addresses added and removed
+// while connected, and the runtime's vaults as signers. Wallets are separate processes with real keys.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { startGateway, nobleVerifier, type Gateway, type VaultSigners } from '../actors/gateway/gateway.ts';
+import { GatewayClient } from '../actors/gateway/producer.ts';
+import { HwayError } from '../errors.ts';
+import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child, type Key } from './fixtures/wallet-helpers.ts';
+
+const prefix = testPrefix('routing');
+let redis: Redis;
+let gw: Gateway;
+let client: GatewayClient;
+const children: Child[] = [];
+const vaultKey = newKey();
+
+// The vault runtime's resolver, backed by a real key (in the runtime: the vault actor and its enclave).
+const vaults: VaultSigners = {
+  lookup: async (account, address) => (account === 'default' && (address === vaultKey.addr.eth || address === vaultKey.addr.fil) ? 'vault-1' : null),
+  sign: async (vaultId, digest) => {
+    if (vaultId !== 'vault-1') throw new HwayError('E_UNKNOWN_VAULT', vaultId);
+    const s = secp256k1.sign(digest, vaultKey.sk, { prehash: false, format: 'recovered' });
+    return { signature: s.subarray(1), recovery: s[0]! };
+  },
+};
+
+function wallet(key: Key, extra: Record<string, unknown> = {}): Child {
+  const c = spawnWallet({ redis: REDIS_URL, prefix, keys: [key.skHex], ...extra });
+  children.push(c);
+  return c;
+}
+
+function verifies(r: { signature: string }, digest: Uint8Array, key: Key): boolean {
+  return secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, key.pk, { prehash: false });
+}
+
+beforeAll(async () => {
+  redis = new Redis(REDIS_URL);
+  // No token secret: auth off, everything in account "default" (auth is covered in gateway-auth).
+  gw = await startGateway({
+    redis: REDIS_URL,
+    prefix,
+    logger: quietLogger(),
+    heartbeatMs: 300,
+    attemptTimeoutMs: 10_000,
+    maxInFlightPerWallet: 2,
+    vaultSigners: vaults,
+    verifier: nobleVerifier,
+  });
+  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: 15_000 });
+});
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop()));
+  await client.close();
+  await gw.stop();
+  await cleanup(redis, prefix);
+  redis.disconnect();
+});
+
+describe('gateway routing', () => {
+  test('a wallet killed mid-request: the request fails over to the other wallet of the address', async () => {
+    const key = newKey();
+    const a = wallet(key, { delayMs: 1500 });
+    const b = wallet(key, { delayMs: 1500 });
+    const [ea, eb] = await Promise.all([a.next('connected'), b.next('connected')]);
+    const digest = randomBytes(32);
+    const started = Date.now();
+    const pending = client.walletSign(key.addr.eth, digest);
+    await waitFor(() => a.count('request') + b.count('request') > 0, 5000, 'a wallet to receive the request');
+    const [victim, survivor, survivorId] = a.count('request') > 0 ? [a, b, eb.connId] : [b, a, ea.connId];
+    await victim.kill('SIGKILL');
+    const r = await pending;
+    // Failed over on the disconnection, long before the 10 s attempt timeout.
+    expect(Date.now() - started).toBeLessThan(6000);
+    expect(r.via).toBe(survivorId);
+    expect(survivor.count('request')).toBe(1);
+    expect(verifies(r, digest, key)).toBe(true);
+    expect(gw.stats().failovers).toBeGreaterThanOrEqual(1);
+    // The dead one is out of routing.
+    await waitFor(async () => (await redis.smembers(`${prefix}:gw:addr:default:${key.addr.eth}`)).length === 1, 3000, 'route cleanup');
+  });
+
+  test('a wallet that stops sending heartbeats is evicted', async () => {
+    const key = newKey();
+    const w = wallet(key);
+    await w.next('connected');
+    expect(await client.walletHas(key.addr.eth)).toBe(true);
+    const paused = Date.now();
+    w.send({ cmd: 'pause-heartbeats' });
+    await waitFor(async () => !(await client.walletHas(key.addr.eth)), 5000, 'eviction');
+    // Not before its liveness lapsed (3 heartbeats of 300 ms, less the one that just refreshed it).
+    expect(Date.now() - paused).toBeGreaterThanOrEqual(500);
+    await expect(client.walletSign(key.addr.eth, randomBytes(32))).rejects.toMatchObject({ code: 'E_NO_WALLET' });
+    expect(gw.stats().evicted).toBeGreaterThanOrEqual(1);
+  });
+
+  test('a request past its deadline fails with E_TIMEOUT and the wallet is told to cancel', async () => {
+    const key = newKey();
+    const w = wallet(key, { delayMs: 5000 });
+    await w.next('connected');
+    const started = Date.now();
+    await expect(client.walletSign(key.addr.eth, randomBytes(32), { type: 'raw' }, { timeoutMs: 700 })).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+    expect(Date.now() - started).toBeLessThan(3000);
+    await w.next('cancelled', 3000);
+  });
+
+  test('a wallet answering signatures that do not verify is skipped for a good one', async () => {
+    const key = newKey();
+    const bad = wallet(key, { garbage: true });
+    await bad.next('connected');
+    await expect(client.walletSign(key.addr.eth, randomBytes(32))).rejects.toMatchObject({ code: 'E_INTERNAL' });
+    const good = wallet(key);
+    const eg = await good.next('connected');
+    const digest = randomBytes(32);
+    const r = await client.walletSign(key.addr.eth, digest);
+    expect(r.via).toBe(eg.connId);
+    expect(verifies(r, digest, key)).toBe(true);
+  });
+
+  test('per-wallet queues are bounded: E_WALLET_BUSY', async () => {
+    const key = newKey();
+    const w = wallet(key, { delayMs: 800 });
+    await w.next('connected');
+    const results = await Promise.allSettled([0, 1, 2].map(() => client.walletSign(key.addr.eth, randomBytes(32))));
+    const busy = results.filter((r) => r.status === 'rejected' && (r.reason as HwayError).code === 'E_WALLET_BUSY');
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    expect(ok.length).toBe(2);
+    expect(busy.length).toBe(1);
+  });
+
+  test('addresses added and removed while connected', async () => {
+    const k1 = newKey();
+    const k2 = newKey();
+    const w = wallet(k1);
+    await w.next('connected');
+    expect(await client.walletHas(k2.addr.eth)).toBe(false);
+    w.send({ cmd: 'add', keys: [k2.skHex] });
+    expect((await w.next('added')).accepted).toEqual([k2.addr.eth]);
+    expect(await client.walletHas(k2.addr.fil)).toBe(true);
+    const digest = randomBytes(32);
+    expect(verifies(await client.walletSign(k2.addr.eth, digest), digest, k2)).toBe(true);
+    w.send({ cmd: 'remove', addresses: [k1.addr.eth] });
+    await w.next('removed');
+    await waitFor(async () => !(await client.walletHas(k1.addr.fil)), 3000, 'removal');
+    expect(await client.walletHas(k2.addr.eth)).toBe(true);
+  });
+
+  test("a vault of the runtime signs for its address when no wallet holds it", async () => {
+    expect(await client.walletHas(vaultKey.addr.eth)).toBe(true);
+    const digest = randomBytes(32);
+    const r = await client.walletSign(vaultKey.addr.fil, digest, { type: 'raw' });
+    expect(r.via).toBe('vault:vault-1');
+    expect(verifies(r, digest, vaultKey)).toBe(true);
+    const msg = Buffer.from('hello');
+    const r2 = await client.walletSign(vaultKey.addr.eth, msg, { type: 'sha256' });
+    expect(secp256k1.verify(Buffer.from(r2.signature, 'hex'), msg, vaultKey.pk)).toBe(true); // prehash sha256
+    await expect(client.walletSign(vaultKey.addr.eth, msg, { type: 'eip712' })).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+  });
+});
