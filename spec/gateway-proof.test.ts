@@ -1,0 +1,85 @@
+// Proof workers: requests are routed to a connected worker of the asked miner (separate processes),
+// with the same failover as wallets; miners are listed per account.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.ts';
+import { GatewayClient } from '../actors/gateway/producer.ts';
+import { TokenService } from '../actors/gateway/tokens.ts';
+import { REDIS_URL, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.ts';
+
+const prefix = testPrefix('proof');
+let redis: Redis;
+let gw: Gateway;
+let tokens: TokenService;
+let client: GatewayClient;
+let other: GatewayClient;
+let workerToken: string;
+const children: Child[] = [];
+
+function worker(name: string, miners: string[], extra: Record<string, unknown> = {}): Child {
+  const c = spawnWallet({ redis: REDIS_URL, prefix, token: workerToken, mode: 'proof', miners, name, ...extra });
+  children.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  redis = new Redis(REDIS_URL);
+  tokens = new TokenService({ redis: REDIS_URL, secret: SECRET, prefix, subscribe: false, logger: quietLogger() });
+  workerToken = (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token;
+  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 300, verifier: nobleVerifier });
+  client = new GatewayClient({ redis: REDIS_URL, prefix, token: (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token });
+  other = new GatewayClient({ redis: REDIS_URL, prefix, token: (await tokens.issue({ account: 'elsewhere', perm: 'sign', ttlSec: 600 })).token });
+});
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop()));
+  await client.close();
+  await other.close();
+  await gw.stop();
+  await tokens.close();
+  await cleanup(redis, prefix);
+  redis.disconnect();
+});
+
+describe('proof workers', () => {
+  test("requests reach the asked miner's worker", async () => {
+    const a = worker('A', ['f01000', 'f01001']);
+    const b = worker('B', ['f02000']);
+    const [ea, eb] = await Promise.all([a.next('connected'), b.next('connected')]);
+    expect(ea.accepted).toEqual(['f01000', 'f01001']);
+    expect(await client.listConnectedMiners()).toEqual(['f01000', 'f01001', 'f02000']);
+    expect(await client.listMinerConnection('f02000')).toEqual({ miner: 'f02000', connections: [{ id: eb.connId, inFlight: 0 }] });
+
+    const randomness = randomBytes(32);
+    const sectors = [{ sectorNumber: 7, sealedCid: 'bagboea4b5abc' }];
+    const pa = (await client.computeProof('f01001', sectors, randomness)) as Record<string, unknown>;
+    expect(pa.worker).toBe('A');
+    expect(pa.proof).toBe(createHash('sha256').update(randomness).update('f01001').digest('hex'));
+    expect(pa.sectors).toEqual(sectors);
+    const pb = (await client.computeProof('f02000', [], randomness)) as Record<string, unknown>;
+    expect(pb.worker).toBe('B');
+    expect(a.count('request')).toBe(1);
+    expect(b.count('request')).toBe(1);
+
+    await expect(client.computeProof('f09999', [], randomness)).rejects.toMatchObject({ code: 'E_NO_WALLET' });
+    await expect(client.computeProof('not-a-miner', [], randomness)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
+    // Another account sees none of them.
+    expect(await other.listConnectedMiners()).toEqual([]);
+    await expect(other.computeProof('f01000', [], randomness)).rejects.toMatchObject({ code: 'E_NO_WALLET' });
+  });
+
+  test('a proof worker killed mid-request fails over to another worker of the miner', async () => {
+    const slow1 = worker('C1', ['f03000'], { delayMs: 1500 });
+    const slow2 = worker('C2', ['f03000'], { delayMs: 1500 });
+    await Promise.all([slow1.next('connected'), slow2.next('connected')]);
+    expect((await client.listMinerConnection('f03000')).connections).toHaveLength(2);
+    const pending = client.computeProof('f03000', [], randomBytes(32));
+    const deadline = Date.now() + 5000;
+    while (slow1.count('request') + slow2.count('request') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const [victim, survivor] = slow1.count('request') > 0 ? [slow1, slow2] : [slow2, slow1];
+    await victim.kill('SIGKILL');
+    const r = (await pending) as Record<string, unknown>;
+    expect(r.worker).toBe(survivor === slow1 ? 'C1' : 'C2');
+  });
+});
