@@ -1,4 +1,5 @@
-// `hway start`: serves until SIGTERM, then stops gracefully (exit 0, partition leases released and
+// `hway start`: serves (vault tasks, and the signer gateway for wallets and for its own vaults by
+// address) until SIGTERM, then stops gracefully (exit 0, partition leases released and
 // membership left at once); on first start it creates the master key file (mode 0600) in its data
 // dir and says so; a second start on the same data dir reuses it, and what the first node sealed
 // still opens.
@@ -8,6 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { GatewayClient, WalletConnector, localKeyWallet } from '../actors/gateway/index.js';
 import { hway, hwayLongRunning, stopLongRunning, type LongRunning } from './helpers/cli.js';
 import { REDIS } from './helpers/node.js';
 
@@ -44,6 +47,28 @@ test('start → serve → SIGTERM: exit 0, leases released; master key created 0
   expect(gen.code).toBe(0);
   const st = await hway<{ nodes: Array<{ id: string; partitions: number }> }>(['status', ...O, '--json']);
   expect(st.json.nodes).toEqual([expect.objectContaining({ id: 'cli-start-1', partitions: P })]);
+
+  // It runs the signer gateway: a wallet connects and signs by address, and the node's own vault
+  // signs by its address too.
+  const sk = secp256k1.utils.randomSecretKey();
+  const local = localKeyWallet([sk]);
+  const wallet = new WalletConnector({ redis: REDIS, prefix, ...local });
+  const producer = new GatewayClient({ redis: REDIS, prefix, timeoutMs: 10_000 });
+  try {
+    expect((await wallet.connect()).accepted).toEqual(local.addresses);
+    const digest = new Uint8Array(32).fill(7);
+    const viaWallet = await producer.walletSign(local.addresses[0]!, digest);
+    expect(secp256k1.verify(Buffer.from(viaWallet.signature, 'hex'), digest, secp256k1.getPublicKey(sk), { prehash: false })).toBe(true);
+    const vaultEth = (await hway<{ addresses: { eth: string } }>(['vault', 'info', 's1', ...O, '--json'])).json.addresses.eth;
+    const viaVault = await producer.walletSign(vaultEth, digest);
+    expect(viaVault.via).toBe('vault:s1');
+    expect(secp256k1.verify(Buffer.from(viaVault.signature, 'hex'), digest, Buffer.from(gen.json.publicKey, 'hex'), { prehash: false })).toBe(true);
+    const st2 = await hway<{ wallets: { live: number } }>(['status', ...O, '--json']);
+    expect(st2.json.wallets.live).toBe(1);
+  } finally {
+    await producer.close();
+    await wallet.close();
+  }
 
   expect(await stopLongRunning(proc, 'SIGTERM')).toBe(0);
   expect(proc.stderr()).toContain('SIGTERM: stopping node cli-start-1');

@@ -18,7 +18,8 @@ import type { HwayClient } from '../../actors/client.js';
 import type { HwayNode } from '../../actors/node.js';
 import { isHwayError } from '../../errors.js';
 import { setRootLogger } from '../../log.js';
-import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, type Command, type Io } from '../cli.js';
+import type { VaultSigners } from '../../actors/gateway/index.js';
+import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, vaultSigners, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
   redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use (a private one is started when none answers and redis-server is installed)' },
@@ -125,7 +126,7 @@ const short = (hex: string, n = 8): string => (hex.length > 2 * n + 1 ? `${hex.s
  * gateway is built separately and may be absent (or different) in a build.
  */
 interface GatewayModule {
-  startGateway(o: { redis: string; prefix: string }): Promise<{ stop(): Promise<void> }>;
+  startGateway(o: { redis: string; prefix: string; vaultSigners?: VaultSigners }): Promise<{ stop(): Promise<void> }>;
   WalletConnector: new (o: Record<string, unknown>) => { connect(): Promise<{ accepted: string[] }>; close(): Promise<void> };
   localKeyWallet(keys: Uint8Array[], o?: { form?: 'eth' | 'fil' | 'both' }): Record<string, unknown> & { addresses: string[] };
   GatewayClient: new (o: { redis: string; prefix: string; timeoutMs?: number }) => {
@@ -338,23 +339,14 @@ export const command: Command = {
         }
       }
 
-      // 12. Stats.
-      await step('node stats', async () => {
-        const s = await nodeA.stats();
-        return {
-          value: s,
-          detail: `node 1: ${s.ingress.completed} tasks completed, ${s.ingress.archived} archived, ${s.ingress.retried} retried; ${s.vaults.active} vault actor(s) active, ${s.vaults.crashes} crashes`,
-        };
-      });
-
-      // 13. Gateway, when this build has one: a wallet process (here in-process, its key held by the
+      // 12. Gateway, when this build has one: a wallet process (here in-process, its key held by the
       // wallet, never by the node) proves its key, then a producer asks for a signature by address.
       const gw = await loadGateway();
       if (gw === undefined) skip('gateway', 'skipped: the signer gateway is not part of this build');
       else {
         const sk = secp256k1.utils.randomSecretKey();
         const wallet = await step('gateway: wallet', async () => {
-          const g = await gw.startGateway({ redis: url, prefix: prefixA });
+          const g = await gw.startGateway({ redis: url, prefix: prefixA, vaultSigners: vaultSigners((a) => nodeA.store.byAddress(a), client) });
           stoppers.push(() => g.stop());
           const local = gw.localKeyWallet([sk], { form: 'eth' });
           const w = new gw.WalletConnector({ redis: url, prefix: prefixA, ...local });
@@ -370,10 +362,26 @@ export const command: Command = {
             const r = await producer.walletSign(wallet, Buffer.from(MESSAGE), { type: 'sha256' });
             const digest = createHash('sha256').update(MESSAGE).digest();
             const valid = secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, secp256k1.getPublicKey(sk), { prehash: false });
-            return { value: r, ok: valid, detail: `signed by address through the gateway (via ${r.via.startsWith('vault:') ? r.via : `wallet connection ${r.via.slice(0, 8)}`}): signature ${valid ? 'verified' : 'INVALID'}` };
+            return { value: r, ok: valid, detail: `a producer asked by address; the wallet signed (via connection ${r.via.slice(0, 8)}): signature ${valid ? 'verified' : 'INVALID'}` };
+          });
+          await step('gateway: vault', async () => {
+            const producer = new gw.GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 10_000 });
+            stoppers.unshift(() => producer.close());
+            const r = await producer.walletSign(v.addresses.eth, Buffer.from(MESSAGE), { type: 'sha256' });
+            const same = sig !== undefined && r.signature === sig.signature;
+            return { value: r, ok: same && r.via === `vault:${vaultId}`, detail: `by the vault's eth address: signed ${r.via === `vault:${vaultId}` ? `by ${r.via}` : `via ${r.via}`}, ${same ? 'same signature as vault sign' : 'DIFFERENT signature'}` };
           });
         }
       }
+
+      // 13. Stats.
+      await step('node stats', async () => {
+        const s = await nodeA.stats();
+        return {
+          value: s,
+          detail: `node 1: ${s.ingress.completed} tasks completed, ${s.ingress.archived} archived, ${s.ingress.retried} retried; ${s.vaults.active} vault actor(s) active, ${s.vaults.crashes} crashes`,
+        };
+      });
 
       // 14. Graceful stop of both nodes (in-flight tasks finish, leases released).
       await step('stop nodes', async () => {

@@ -3,7 +3,9 @@
 // membership, so that other nodes take its partitions at once rather than after lease expiry.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
+import type { HwayClient } from '../../actors/client.js';
+import type { Gateway } from '../../actors/gateway/index.js';
+import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, vaultSigners, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
   ...REDIS_FLAGS,
@@ -13,6 +15,7 @@ const FLAGS = {
   'master-key-file': { type: 'string', arg: 'F', desc: 'master key file (default <data-dir>/master.key; created on first start, mode 0600; HWAY_MASTER_KEY wins)' },
   'ipfs-listen': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS listen address, e.g. /ip4/127.0.0.1/tcp/4010' },
   'ipfs-peer': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS peer to dial (with /p2p/<peerId>)' },
+  'no-gateway': { type: 'boolean', desc: 'do not run the signer gateway on this node' },
 } as const;
 
 const help = `hway start [flags]
@@ -20,7 +23,8 @@ const help = `hway start [flags]
 Runs one Highway node until SIGINT or SIGTERM (graceful stop: in-flight tasks finish, partition
 leases are released). Logs are JSON lines on stderr (level: env HWAY_LOG_LEVEL, default info).
 On first start the master key file is created (mode 0600): back it up, every vault sealed by this
-node depends on it. With --json a line {"ready":true,"nodeId",…} is printed on stdout once serving.
+node depends on it. The node also runs the signer gateway (wallets connect to it; the node's own
+vaults sign by address too); auth is on when HWAY_TOKEN_SECRET is set. With --json a line {"ready":true,"nodeId",…} is printed on stdout once serving.
 
 flags:
 ${flagHelp(FLAGS)}`;
@@ -63,6 +67,14 @@ export const command: Command = {
       ...(listen.length || peers.length ? { ipfs: { ...(listen.length ? { listen } : {}), ...(peers.length ? { peers } : {}) } } : {}),
     });
 
+    let gateway: Gateway | undefined;
+    let signer: HwayClient | undefined;
+    const stopAll = async (): Promise<void> => {
+      // The gateway first (no new requests for the vaults), then the node drains its tasks.
+      await gateway?.stop();
+      await signer?.close();
+      await node.stop();
+    };
     let starting: Promise<void> | undefined;
     let stopping: Promise<void> | undefined;
     let signals = 0;
@@ -78,7 +90,7 @@ export const command: Command = {
         if (stopping) return;
         process.stderr.write(`hway: ${sig}: stopping node ${node.nodeId} (in-flight tasks finish, leases are released)\n`);
         // A signal during start stops the node once it is up, so nothing is left half-started.
-        stopping = (starting ?? Promise.resolve()).catch(() => undefined).then(() => node.stop());
+        stopping = (starting ?? Promise.resolve()).catch(() => undefined).then(stopAll);
         stopping.then(
           () => resolveExit(0),
           (e: unknown) => {
@@ -91,7 +103,21 @@ export const command: Command = {
       process.on('SIGTERM', onSignal);
     });
 
-    starting = node.start();
+    starting = (async () => {
+      await node.start();
+      if (!flags['no-gateway']) {
+        const [{ startGateway }, { HwayClient: Client }] = await Promise.all([import('../../actors/gateway/index.js'), import('../../actors/client.js')]);
+        signer = new Client({ redis, prefix, partitions, callTimeoutMs: 20_000 });
+        const secret = io.env.HWAY_TOKEN_SECRET;
+        gateway = await startGateway({
+          redis,
+          prefix,
+          nodeId: node.nodeId,
+          vaultSigners: vaultSigners((a) => node.store.byAddress(a), signer),
+          ...(secret ? { tokenSecret: secret } : {}),
+        });
+      }
+    })();
     await starting;
     if (!keyFromEnv && !hadKeyFile && existsSync(keyFile)) {
       process.stderr.write(`hway: created master key file ${keyFile} (mode 0600): back it up, every vault sealed by this node depends on it\n`);
@@ -100,7 +126,7 @@ export const command: Command = {
     const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs };
     if (io.json) io.out(ready, '');
     process.stderr.write(
-      `hway: node ${node.nodeId} serving prefix "${prefix}" (${partitions} partitions, data ${dataDir})${multiaddrs.length ? `, IPFS ${multiaddrs.join(' ')}` : ''}; Ctrl-C stops it\n`,
+      `hway: node ${node.nodeId} serving prefix "${prefix}" (${partitions} partitions, data ${dataDir}${gateway ? ', signer gateway' : ''})${multiaddrs.length ? `, IPFS ${multiaddrs.join(' ')}` : ''}; Ctrl-C stops it\n`,
     );
     return stopped;
   },
