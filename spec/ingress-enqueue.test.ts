@@ -68,6 +68,18 @@ describe('idempotent enqueue', () => {
   });
 });
 
+describe('bulk enqueue', () => {
+  it('runs every task of a batch that lands in one partition, all priorities in the same millisecond', async () => {
+    // The three streams of a partition share entry ids (same millisecond, same sequence): the node
+    // must tell their entries apart.
+    const items = (['critical', 'default', 'low'] as const).flatMap((priority) =>
+      Array.from({ length: 50 }, (_, i) => ({ type: 'count', payload: i, opts: { id: `same-ms-${priority}-${i}`, key: 'one-vault', priority } })),
+    );
+    await client.enqueueMany(items);
+    await waitFor(() => [...runs.keys()].filter((k) => k.startsWith('same-ms-')).length === 150, 30_000, 'all 150 tasks');
+  });
+});
+
 describe('scheduled tasks', () => {
   it('runs delayed tasks no earlier than their time, in due order', async () => {
     const t0 = Date.now();

@@ -6,12 +6,12 @@ import type { Redis, ChainableCommander } from 'ioredis';
 type Arg = string | number;
 type ScriptFn = (...args: Arg[]) => Promise<unknown>;
 
-/** Script name → number of KEYS. */
+/** Script name → number of KEYS (null: variable, the caller's key count is sent first). */
 const SCRIPTS = {
-  enqueue: 4,
+  enqueue_many: null,
   fetch: 4,
   claim: 1,
-  complete: 3,
+  complete_many: null,
   fail: 5,
   promote: 4,
   requeue: 7,
@@ -21,7 +21,7 @@ const SCRIPTS = {
   heartbeat: 1,
   vault_put: 2,
   vault_delete: 2,
-} as const;
+} satisfies Record<string, number | null>;
 
 export type ScriptName = keyof typeof SCRIPTS;
 
@@ -47,7 +47,8 @@ export function defineScripts(redis: Redis): void {
   const marker = redis as unknown as { __hwayScripts?: boolean };
   if (marker.__hwayScripts) return;
   for (const [name, lua] of load()) {
-    redis.defineCommand(cmdName(name), { numberOfKeys: SCRIPTS[name], lua });
+    const n = SCRIPTS[name];
+    redis.defineCommand(cmdName(name), n === null ? { lua } : { numberOfKeys: n, lua });
   }
   marker.__hwayScripts = true;
 }
@@ -55,12 +56,13 @@ export function defineScripts(redis: Redis): void {
 /** Run a script: keys first (exactly as many as the script declares), then arguments. */
 export function runScript(redis: Redis, name: ScriptName, keys: string[], args: Arg[]): Promise<unknown> {
   defineScripts(redis);
-  const fn = (redis as unknown as Record<string, ScriptFn>)[cmdName(name)];
-  return fn.call(redis, ...keys, ...args);
+  const fn = (redis as unknown as Record<string, ScriptFn>)[cmdName(name)]!;
+  return SCRIPTS[name] === null ? fn.call(redis, keys.length, ...keys, ...args) : fn.call(redis, ...keys, ...args);
 }
 
 /** Queue a script on a pipeline of a connection that has the scripts defined. */
 export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: string[], args: Arg[]): void {
-  const fn = (pipe as unknown as Record<string, (...a: Arg[]) => unknown>)[cmdName(name)];
-  fn.call(pipe, ...keys, ...args);
+  const fn = (pipe as unknown as Record<string, (...a: Arg[]) => unknown>)[cmdName(name)]!;
+  if (SCRIPTS[name] === null) fn.call(pipe, keys.length, ...keys, ...args);
+  else fn.call(pipe, ...keys, ...args);
 }

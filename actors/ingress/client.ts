@@ -40,10 +40,17 @@ interface Waiter {
   p: number;
 }
 
+interface Submitted {
+  t: Prepared;
+  resolve: (r: [number, string]) => void;
+  reject: (e: unknown) => void;
+}
+
 interface Prepared {
   id: string;
   p: number;
-  keys: string[];
+  taskKey: string;
+  /** The 9 per-task arguments of enqueue_many.lua. */
   args: Array<string | number>;
 }
 
@@ -62,6 +69,7 @@ export class HwayClient {
   private readonly log: Logger;
   private readonly src: RedisSource;
   private closed = false;
+  private pending: Submitted[] | undefined;
 
   constructor(opts: HwayClientOptions = {}) {
     this.clientId = opts.clientId ?? randomUUID();
@@ -77,7 +85,8 @@ export class HwayClient {
       maxRetriesPerRequest: 1,
       connectTimeout: Math.max(commandTimeout, 1000),
       commandTimeout,
-      enableAutoPipelining: true,
+      // Not auto-pipelined: a lone enqueue goes out at once; enqueueMany pipelines explicitly.
+      enableAutoPipelining: false,
       retryStrategy: backoff,
       lazyConnect: false,
       // ioredis keeps a timer this long after disconnecting a socket that never connected
@@ -90,18 +99,29 @@ export class HwayClient {
   /** Enqueue a task; resolves to its id (the existing one when the id was already enqueued). */
   async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<string> {
     const t = this.prepare(type, payload, opts, '');
-    await this.exec(() => runScript(this.conn, 'enqueue', t.keys, t.args));
+    await this.exec(() => this.submit(t));
     return t.id;
   }
 
-  /** Enqueue many tasks in pipelined round trips. Resolves to their ids in order. */
+  /**
+   * Enqueue many tasks: one script call per partition per chunk, all chunks' calls pipelined.
+   * Resolves to their ids in order. Tasks of one key keep their order.
+   */
   async enqueueMany(items: EnqueueItem[], chunk = 1000): Promise<string[]> {
     const prepared = items.map((it) => this.prepare(it.type, it.payload, it.opts ?? {}, ''));
     for (let i = 0; i < prepared.length; i += chunk) {
-      const part = prepared.slice(i, i + chunk);
+      const byPart = new Map<number, Prepared[]>();
+      for (const t of prepared.slice(i, i + chunk)) {
+        const list = byPart.get(t.p);
+        if (list) list.push(t);
+        else byPart.set(t.p, [t]);
+      }
       const res = await this.exec(() => {
         const pipe = this.conn.pipeline();
-        for (const t of part) pipeScript(pipe, 'enqueue', t.keys, t.args);
+        for (const [p, list] of byPart) {
+          const c = this.scriptCall(p, list);
+          pipeScript(pipe, 'enqueue_many', c.keys, c.args);
+        }
         return pipe.exec();
       });
       for (const [err] of res ?? []) if (err) throw this.mapError(err);
@@ -130,7 +150,7 @@ export class HwayClient {
     });
     let created: number;
     try {
-      [created] = (await this.exec(() => runScript(this.conn, 'enqueue', t.keys, t.args))) as [number, string];
+      [created] = await this.exec(() => this.submit(t));
     } catch (e) {
       this.settle(t.id, undefined);
       throw e;
@@ -202,12 +222,62 @@ export class HwayClient {
     }
     const p = partitionOf(key, this.P);
     this.remember(id, p);
-    return {
-      id,
-      p,
-      keys: [this.keys.task(p, id), this.keys.stream(p, prio), this.keys.scheduled(p), this.keys.idle(p)],
-      args: [id, type, json, key, prio, maxRetries, timeoutMs, reply, delay, this.keys.wakeChannel(p)],
-    };
+    return { id, p, taskKey: this.keys.task(p, id), args: [id, type, json, key, prio, maxRetries, timeoutMs, reply, delay] };
+  }
+
+  /**
+   * Single enqueues issued in the same tick (concurrent callers) leave together: one script call
+   * per partition, in one write. A lone enqueue goes out as a plain script call.
+   */
+  private submit(t: Prepared): Promise<[number, string]> {
+    return new Promise((resolve, reject) => {
+      if (!this.pending) {
+        this.pending = [];
+        process.nextTick(() => this.flush());
+      }
+      this.pending.push({ t, resolve, reject });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending ?? [];
+    this.pending = undefined;
+    if (batch.length === 1) {
+      const { t, resolve, reject } = batch[0]!;
+      const c = this.scriptCall(t.p, [t]);
+      runScript(this.conn, 'enqueue_many', c.keys, c.args).then((r) => resolve((r as Array<[number, string]>)[0]!), reject);
+      return;
+    }
+    const byPart = new Map<number, Submitted[]>();
+    for (const b of batch) {
+      const list = byPart.get(b.t.p);
+      if (list) list.push(b);
+      else byPart.set(b.t.p, [b]);
+    }
+    const pipe = this.conn.pipeline();
+    const groups = [...byPart.values()];
+    for (const list of groups) {
+      const c = this.scriptCall(list[0]!.t.p, list.map((b) => b.t));
+      pipeScript(pipe, 'enqueue_many', c.keys, c.args);
+    }
+    pipe.exec().then(
+      (res) =>
+        groups.forEach((list, i) => {
+          const [err, val] = res?.[i] ?? [new Error('no reply'), null];
+          list.forEach((b, j) => (err ? b.reject(err) : b.resolve((val as Array<[number, string]>)[j]!)));
+        }),
+      (err: unknown) => batch.forEach((b) => b.reject(err)),
+    );
+  }
+
+  private scriptCall(p: number, tasks: Prepared[]): { keys: string[]; args: Array<string | number> } {
+    const keys = [this.keys.scheduled(p), this.keys.idle(p), ...this.keys.streams(p)];
+    const args: Array<string | number> = [this.keys.wakeChannel(p)];
+    for (const t of tasks) {
+      keys.push(t.taskKey);
+      for (const a of t.args) args.push(a);
+    }
+    return { keys, args };
   }
 
   private remember(id: string, p: number): void {
@@ -220,7 +290,7 @@ export class HwayClient {
 
   private async exec<T>(f: () => Promise<T>): Promise<T> {
     if (this.closed) throw new HwayError('E_CLOSED', 'client is closed');
-    await whenReady(this.conn, this.unavailableAfterMs);
+    if (this.conn.status !== 'ready') await whenReady(this.conn, this.unavailableAfterMs);
     try {
       return await f();
     } catch (e) {

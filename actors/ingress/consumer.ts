@@ -87,6 +87,8 @@ interface Part {
   /** Per priority: the last fetch came back short, so Redis probably has nothing more. */
   exhausted: [boolean, boolean, boolean];
   inflight: number;
+  /** Bumped by every wake-up; a fetch sent before a wake-up must not mark the partition exhausted. */
+  wakeSeq: number;
   drained: Array<() => void>;
   timer: NodeJS.Timeout | undefined;
   promoting: boolean;
@@ -107,11 +109,36 @@ interface Entry {
   enq: number;
 }
 
+interface Completion {
+  e: Entry;
+  envelope: string;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+/** One run of a task: its deadline, and an abort signal made only if the handler asks for it. */
+class Attempt {
+  private ac: AbortController | undefined;
+  onTimeout: (() => void) | undefined;
+  constructor(readonly deadline: number) {}
+  get signal(): AbortSignal {
+    this.ac ??= new AbortController();
+    return this.ac.signal;
+  }
+  abort(reason: Error): void {
+    this.ac ??= new AbortController();
+    this.ac.abort(reason);
+  }
+}
+
 type Row = [number, string, string | null, string?, string?, string?, string?, string?, string?, string?, string?];
 
 const PROMOTE_BATCH = 500;
 const CLAIM_BATCH = 200;
 const FETCH_FANOUT = 16;
+const MIN_PER_FETCH = 16;
+const MAX_COMPLETE_BATCH = 100;
+const TIMEOUT_SWEEP_MS = 20;
 
 class IngressImpl implements Ingress {
   readonly nodeId: string;
@@ -135,12 +162,19 @@ class IngressImpl implements Ingress {
   private leases!: LeaseManager;
   private readonly parts = new Map<number, Part>();
   private readonly channelToPart = new Map<string, number>();
+  /** Tasks whose key was just handed to them: they run before new picks. */
+  private unblocked: Entry[] = [];
+  /** Partitions woken since the last fetch round. */
+  private readonly hot = new Set<Part>();
   private readonly buffers: [Entry[], Entry[], Entry[]] = [[], [], []];
   /** Keys with a task running; the array holds that key's next tasks in order. */
   private readonly keyQueues = new Map<string, Entry[]>();
-  /** Every entry held locally, by "p/entryId" (skipped when claiming the PEL again). */
+  /** Every entry held locally, by "p/prio/entryId" (skipped when claiming the PEL again). */
   private readonly held = new Map<string, Entry>();
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, Attempt>();
+  private pendingDone = new Map<Part, Completion[]>();
+  private flushQueued = false;
+  private sweeper: NodeJS.Timeout | undefined;
   /** Active partitions not known to be exhausted, per priority. */
   private readonly openLanes = [0, 0, 0];
   private active = 0;
@@ -221,6 +255,8 @@ class IngressImpl implements Ingress {
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
     }
+    this.sweeper = setInterval(() => this.sweepTimeouts(), TIMEOUT_SWEEP_MS);
+    this.sweeper.unref();
     await this.leases.start();
     this.log.info('ingress started', { partitions: this.P, owned: this.leases.owned().length, concurrency: this.concurrency });
   }
@@ -237,11 +273,12 @@ class IngressImpl implements Ingress {
     // Not-yet-started entries stay in the PEL; whoever owns the partition next claims them.
     for (const part of this.parts.values()) this.purge(part);
     const deadline = Date.now() + this.shutdownMs;
-    while (this.active > 0 && Date.now() < deadline) await sleep(10);
-    if (this.active > 0) {
-      this.log.warn('shutdown timeout with tasks in flight; they will be delivered again', { inFlight: this.active });
-      for (const ac of this.running.values()) ac.abort(new HwayError('E_CLOSED', 'node shutting down'));
+    while (this.running.size > 0 && Date.now() < deadline) await sleep(10);
+    if (this.running.size > 0) {
+      this.log.warn('shutdown timeout with tasks in flight; they will be delivered again', { inFlight: this.running.size });
+      for (const a of this.running.values()) a.abort(new HwayError('E_CLOSED', 'node shutting down'));
     }
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const part of this.parts.values()) this.closePart(part);
     this.parts.clear();
     await withTimeout(this.leases.releaseAll(), 2000).catch((e: unknown) => this.log.warn('lease release on stop failed', { error: String(e) }));
@@ -255,7 +292,7 @@ class IngressImpl implements Ingress {
     if (this.stopping) return;
     const old = this.parts.get(p);
     if (old) this.removePartition(p);
-    const part: Part = { p, epoch, status: 'claiming', exhausted: [false, false, false], inflight: 0, drained: [], timer: undefined, promoting: false };
+    const part: Part = { p, epoch, status: 'claiming', exhausted: [false, false, false], inflight: 0, wakeSeq: 0, drained: [], timer: undefined, promoting: false };
     this.parts.set(p, part);
     for (let i = 0; i < 3; i++) this.openLanes[i]!++;
     const ch = this.keys.wakeChannel(p);
@@ -276,6 +313,7 @@ class IngressImpl implements Ingress {
   }
 
   private reopen(part: Part): void {
+    part.wakeSeq++;
     for (let i = 0; i < 3; i++) this.setExhausted(part, i, false);
   }
 
@@ -293,6 +331,7 @@ class IngressImpl implements Ingress {
       part.status = 'gone';
     }
     this.purge(part);
+    this.hot.delete(part);
     if (part.timer) clearTimeout(part.timer);
     part.timer = undefined;
     const ch = this.keys.wakeChannel(part.p);
@@ -344,6 +383,7 @@ class IngressImpl implements Ingress {
     if (msg === 's') void this.promote(part);
     else {
       this.reopen(part);
+      this.hot.add(part);
       this.pump();
     }
   }
@@ -383,14 +423,22 @@ class IngressImpl implements Ingress {
     }, inMs + 1);
   }
 
+  /**
+   * Safety net for wake-ups lost with a pub/sub message (e.g. across a reconnect): one pipelined
+   * probe of every partition believed exhausted, instead of reopening them all (which would make
+   * the regular refill walk through every partition before reaching one with new work).
+   */
   private safetyPass(): void {
     if (this.stopping) return;
+    const quiet: Part[] = [];
     for (const part of this.parts.values()) {
       if (part.status !== 'active') continue;
-      this.reopen(part);
+      if (part.exhausted[0] && part.exhausted[1] && part.exhausted[2]) quiet.push(part);
       if (!part.timer) void this.promote(part);
     }
-    this.pump();
+    if (quiet.length && this.beyondBuffers() < this.maxHeld) {
+      void this.fetchFrom(quiet, [1, 1, 1]).then(() => this.pump());
+    }
   }
 
   private afterReconnect(): void {
@@ -432,7 +480,7 @@ class IngressImpl implements Ingress {
     for (const row of rows) {
       const e = this.toEntry(part, row);
       if (!e) continue;
-      const k = `${part.p}/${e.entryId}`;
+      const k = heldKey(e);
       if (this.held.has(k)) continue;
       this.held.set(k, e);
       this.buffers[e.prio]!.push(e);
@@ -493,26 +541,55 @@ class IngressImpl implements Ingress {
       }, wait);
       return;
     }
-    const lanes = [0, 1, 2].map((i) => Math.max(0, this.bufTarget - this.buffers[i]!.length));
+    const lanes = this.laneNeeds();
+    const isOpen = (part: Part) => part.status === 'active' && lanes.some((need, i) => need > 0 && !part.exhausted[i]);
     const open: Part[] = [];
-    for (const part of this.parts.values()) {
-      if (part.status === 'active' && lanes.some((need, i) => need > 0 && !part.exhausted[i])) open.push(part);
-    }
+    for (const part of this.parts.values()) if (isOpen(part)) open.push(part);
     if (open.length === 0) return;
-    const n = Math.min(open.length, FETCH_FANOUT);
+    // Few partitions, many entries each: fewer script calls, and completions that batch per partition.
+    const maxNeed = Math.max(...lanes);
+    const n = Math.min(open.length, FETCH_FANOUT, Math.max(1, Math.ceil(maxNeed / MIN_PER_FETCH)));
+    // Partitions that just announced new work go first, so a wake-up is served within a round trip
+    // even when many partitions are open.
+    // Woken partitions were idle a moment ago and hold little: all of them are read at once.
+    const chosen: Part[] = [];
+    for (const part of this.hot) if (isOpen(part)) chosen.push(part);
+    this.hot.clear();
     const start = this.fetchCursor++ % open.length;
-    const chosen = Array.from({ length: n }, (_, j) => open[(start + j) % open.length]!);
-    // A lane with room is asked for its share. A full lane is asked for nothing, except for one entry
-    // when the partition believes it exhausted: a partition can then only look exhausted in all
-    // three lanes after a fetch that asked all three, which is when fetch.lua arms its idle flag.
+    for (let j = 0; j < open.length && chosen.length < n; j++) {
+      const part = open[(start + j) % open.length]!;
+      if (!chosen.includes(part)) chosen.push(part);
+    }
     this.fetching = true;
     try {
+      await this.fetchFrom(chosen, lanes.map((need) => Math.ceil(need / chosen.length)));
+    } finally {
+      this.fetching = false;
+    }
+    this.pump();
+  }
+
+  private laneNeeds(): number[] {
+    return [0, 1, 2].map((i) => Math.max(0, this.bufTarget - this.buffers[i]!.length));
+  }
+
+  /**
+   * One pipelined round of fetch.lua over `chosen`, asking `perLane[i]` entries of each lane that
+   * has room. A full lane is asked for nothing, except for one entry when the partition believes it
+   * exhausted: a partition can then only look exhausted in all three lanes after a fetch that read
+   * all three, which is when fetch.lua arms its idle flag.
+   */
+  private async fetchFrom(chosen: Part[], perLane: number[]): Promise<void> {
+    const lanes = this.laneNeeds();
+    try {
       const pipe = this.conn.pipeline();
-      const asked = chosen.map((part) => lanes.map((need, i) => (need > 0 ? Math.ceil(need / n) : part.exhausted[i] ? 1 : 0)));
-      chosen.forEach((part, j) => {
-        const c = asked[j]!;
-        pipeScript(pipe, 'fetch', [...this.keys.streams(part.p), this.keys.idle(part.p)], [GROUP, this.nodeId, c[0]!, c[1]!, c[2]!, this.keys.part(part.p)]);
-      });
+      // The wake-up channel is another connection: its message can overtake this fetch's reply.
+      const seqs = chosen.map((part) => part.wakeSeq);
+      for (const part of chosen) {
+        const c = lanes.map((need, i) => (need > 0 ? Math.max(1, perLane[i]!) : part.exhausted[i] ? 1 : 0));
+        const hints = part.exhausted.map((x) => (x ? '1' : '0'));
+        pipeScript(pipe, 'fetch', [...this.keys.streams(part.p), this.keys.idle(part.p)], [GROUP, this.nodeId, c[0]!, c[1]!, c[2]!, this.keys.part(part.p), ...hints]);
+      }
       const res = (await pipe.exec()) ?? [];
       let failed = false;
       chosen.forEach((part, j) => {
@@ -522,34 +599,44 @@ class IngressImpl implements Ingress {
           this.log.warn('fetch failed', { partition: part.p, error: String(err) });
           return;
         }
-        const [mask, answered, rows] = val as [number, number, Row[]];
+        const [short, answered, rows, read] = val as [number, number, Row[], number];
         this.counters.answeredFromStore += answered;
         // Entries delivered to a partition we no longer serve stay pending for the next owner.
         if (part.status !== 'active') return;
-        for (let i = 0; i < 3; i++) if (asked[j]![i]! > 0) this.setExhausted(part, i, (mask & (1 << i)) !== 0);
+        const woken = part.wakeSeq !== seqs[j];
+        for (let i = 0; i < 3; i++) if (read & (1 << i)) this.setExhausted(part, i, !woken && (short & (1 << i)) !== 0);
         this.accept(part, rows);
       });
       if (failed) this.fetchBackoffUntil = Date.now() + 200;
     } catch (e) {
       this.log.warn('fetch round failed', { error: String(e) });
       this.fetchBackoffUntil = Date.now() + 200;
-    } finally {
-      this.fetching = false;
     }
-    this.pump();
   }
 
   // ---- dispatch ----
 
+  private readonly laneState: Lane[] = [0, 1, 2].map(() => ({ ready: false, maybeMore: false }));
+
   private lanes(): Lane[] {
     const canFetch = this.beyondBuffers() < this.maxHeld;
-    return [0, 1, 2].map((i) => ({ ready: this.buffers[i]!.length > 0, maybeMore: canFetch && this.openLanes[i]! > 0 }));
+    for (let i = 0; i < 3; i++) {
+      const l = this.laneState[i]!;
+      l.ready = this.buffers[i]!.length > 0;
+      l.maybeMore = canFetch && this.openLanes[i]! > 0;
+    }
+    return this.laneState;
   }
 
   private pump(): void {
     if (this.pumping || !this.started) return;
     this.pumping = true;
     try {
+      while (!this.stopping && this.active < this.concurrency && this.unblocked.length) {
+        const e = this.unblocked.shift()!;
+        if (e.part.status === 'gone' || e.part.status === 'draining') this.next(e.key);
+        else void this.run(e);
+      }
       while (!this.stopping && this.active < this.concurrency) {
         const i = this.sched.pick(this.lanes());
         if (i < 0) break;
@@ -572,18 +659,31 @@ class IngressImpl implements Ingress {
   private async run(e: Entry): Promise<void> {
     this.active++;
     e.part.inflight++;
-    const hk = `${e.part.p}/${e.entryId}`;
-    const ac = new AbortController();
-    this.running.set(hk, ac);
+    const hk = heldKey(e);
+    const attempt = new Attempt(Date.now() + e.timeoutMs);
+    this.running.set(hk, attempt);
+    let slotFree = false;
+    // The concurrency slot bounds running handlers; it is given back as soon as the handler is done,
+    // while its outcome is being written. The key stays taken until the outcome is stored, so the
+    // key's next task still starts only after that (and `held` bounds the tasks being finished).
+    const freeSlot = () => {
+      if (slotFree) return;
+      slotFree = true;
+      this.active--;
+      this.pump();
+    };
     try {
-      await this.execute(e, ac);
+      await this.execute(e, attempt, freeSlot);
     } catch (err) {
       // Only a failure to record the outcome gets here; the entry stays pending and is claimed again.
       this.log.error('could not record task outcome', { task: e.id, partition: e.part.p, error: String(err) });
     } finally {
       this.running.delete(hk);
       this.held.delete(hk);
-      this.active--;
+      if (!slotFree) {
+        slotFree = true;
+        this.active--;
+      }
       e.part.inflight--;
       if (e.part.inflight === 0 && e.part.drained.length) for (const r of e.part.drained.splice(0)) r();
       this.next(e.key);
@@ -591,35 +691,46 @@ class IngressImpl implements Ingress {
     }
   }
 
-  /** Start the key's next waiting task in the slot just freed, or mark the key free. */
+  /**
+   * The key's running task is done: hand the key to its next waiting task (which then runs before
+   * anything the scheduler picks, as soon as a slot is free), or mark the key free.
+   */
   private next(key: string): void {
     const q = this.keyQueues.get(key);
     while (q && q.length) {
       const n = q.shift()!;
       if (n.part.status === 'gone' || n.part.status === 'draining' || this.stopping) continue;
-      void this.run(n);
+      this.unblocked.push(n);
       return;
     }
     this.keyQueues.delete(key);
   }
 
-  private async execute(e: Entry, ac: AbortController): Promise<void> {
+  private async execute(e: Entry, attempt: Attempt, freeSlot: () => void): Promise<void> {
     let value: unknown;
     let failure: unknown;
     let ok = false;
-    let settled: Promise<unknown> = Promise.resolve();
+    let run: Promise<unknown> | undefined;
     try {
-      const task = this.prepare(e, ac.signal);
+      const task = this.prepare(e, attempt);
       const handler = this.handlers.get(task.type) ?? this.dispatch;
       if (!handler) throw new HwayError('E_UNKNOWN_TYPE', `unknown task type "${task.type}"`, { permanent: true });
-      const run = Promise.resolve().then(() => handler(task));
-      settled = run.catch(() => undefined);
-      value = await withTimeout(run, e.timeoutMs, () => {
-        ac.abort(new HwayError('E_TIMEOUT', 'task timed out'));
-        return new HwayError('E_TIMEOUT', `task timed out after ${e.timeoutMs} ms`);
+      try {
+        const r = handler(task);
+        run = r instanceof Promise ? r : Promise.resolve(r);
+      } catch (err) {
+        run = Promise.reject(err);
+      }
+      const handlerRun = run;
+      // Timeouts are enforced by one sweeper timer for all attempts (see sweepTimeouts).
+      value = await new Promise<unknown>((resolve, reject) => {
+        attempt.onTimeout = () => reject(new HwayError('E_TIMEOUT', `task timed out after ${e.timeoutMs} ms`));
+        handlerRun.then(resolve, reject);
       });
+      attempt.onTimeout = undefined;
       ok = true;
     } catch (err) {
+      attempt.onTimeout = undefined;
       failure = err;
     }
     if (ok) {
@@ -630,14 +741,9 @@ class IngressImpl implements Ingress {
         failure = new HwayError('E_INTERNAL', 'task result is not JSON-serialisable', { permanent: true });
       }
       if (envelope !== undefined) {
-        await runScript(this.conn, 'complete', [this.keys.stream(e.part.p, PRIORITIES[e.prio]!), this.keys.task(e.part.p, e.id), this.keys.result(e.part.p, e.id)], [
-          GROUP,
-          e.entryId,
-          envelope,
-          this.resultTtlMs,
-          e.id,
-          e.reply,
-        ]);
+        const stored = this.complete(e, envelope);
+        freeSlot();
+        await stored;
         this.counters.completed++;
         return;
       }
@@ -645,10 +751,73 @@ class IngressImpl implements Ingress {
     await this.recordFailure(e, failure);
     // A timed-out handler may still be running: keep its key (and slot) until it really stops, so
     // that a key never has two handlers running at once.
-    await settled;
+    if (run) await run.then(noop, noop);
+    freeSlot();
   }
 
-  private prepare(e: Entry, signal: AbortSignal): Task {
+  /**
+   * Queue a completion; all completions of one event-loop turn are written together, one
+   * complete_many.lua call per partition, in one pipeline.
+   */
+  private complete(e: Entry, envelope: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const list = this.pendingDone.get(e.part);
+      const c = { e, envelope, resolve, reject };
+      if (list) list.push(c);
+      else this.pendingDone.set(e.part, [c]);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        setImmediate(() => this.flushCompletions());
+      }
+    });
+  }
+
+  private flushCompletions(): void {
+    this.flushQueued = false;
+    const batches = this.pendingDone;
+    this.pendingDone = new Map();
+    const pipe = this.conn.pipeline();
+    const sent: Completion[][] = [];
+    for (const [part, all] of batches) {
+      for (let i = 0; i < all.length; i += MAX_COMPLETE_BATCH) {
+        const list = all.slice(i, i + MAX_COMPLETE_BATCH);
+        const p = part.p;
+        const keys = this.keys.streams(p) as string[];
+        const args: Array<string | number> = [GROUP, this.resultTtlMs];
+        for (const c of list) {
+          keys.push(this.keys.task(p, c.e.id), this.keys.result(p, c.e.id));
+          args.push(c.e.prio + 1, c.e.entryId, c.envelope, c.e.id, c.e.reply);
+        }
+        pipeScript(pipe, 'complete_many', keys, args);
+        sent.push(list);
+      }
+    }
+    pipe.exec().then(
+      (res) =>
+        sent.forEach((list, i) => {
+          const err = res?.[i]?.[0] ?? (res?.[i] ? null : new Error('no reply'));
+          for (const c of list) if (err) c.reject(err);
+          else c.resolve();
+        }),
+      (err: unknown) => {
+        for (const list of sent) for (const c of list) c.reject(err);
+      },
+    );
+  }
+
+  private sweepTimeouts(): void {
+    const now = Date.now();
+    for (const a of this.running.values()) {
+      if (a.onTimeout && now >= a.deadline) {
+        const fire = a.onTimeout;
+        a.onTimeout = undefined;
+        a.abort(new HwayError('E_TIMEOUT', 'task timed out'));
+        fire();
+      }
+    }
+  }
+
+  private prepare(e: Entry, attempt: Attempt): Task {
     if (!e.type) throw new HwayError('E_BAD_PAYLOAD', 'task record has no type', { permanent: true });
     let payload: unknown;
     try {
@@ -667,7 +836,10 @@ class IngressImpl implements Ingress {
       epoch: e.part.epoch,
       priority: PRIORITIES[e.prio]!,
       enqueuedAt: e.enq,
-      signal,
+      // created on first use: most handlers never look at it
+      get signal() {
+        return attempt.signal;
+      },
     };
   }
 
@@ -700,6 +872,13 @@ class IngressImpl implements Ingress {
 
 export function createIngress(opts: IngressOptions): Ingress {
   return new IngressImpl(opts);
+}
+
+function noop(): void {}
+
+/** Entry ids are unique per stream only: the three streams of a partition share id space. */
+function heldKey(e: Entry): string {
+  return `${e.part.p}/${e.prio}/${e.entryId}`;
 }
 
 function sleep(ms: number): Promise<void> {

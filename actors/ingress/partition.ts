@@ -4,6 +4,19 @@ const enc = new TextEncoder();
 
 export function fnv1a(s: string): number {
   let h = 0x811c9dc5;
+  // ASCII (ids, addresses, vault ids) hashes without encoding; the result is the same as over UTF-8.
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0x7f) {
+      ascii = false;
+      break;
+    }
+    h ^= c;
+    h = Math.imul(h, 0x01000193);
+  }
+  if (ascii) return h >>> 0;
+  h = 0x811c9dc5;
   const bytes = enc.encode(s);
   for (let i = 0; i < bytes.length; i++) {
     h ^= bytes[i]!;
