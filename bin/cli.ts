@@ -162,13 +162,14 @@ export function positionals(args: string[], names: string[], optional = 0): stri
   return args;
 }
 
-export function flagHelp(specs: FlagSpecs): string {
+/** Help rows for `specs`, then --json (described by `json`, or left out when null) and --help. */
+export function flagHelp(specs: FlagSpecs, json: string | null = 'print one JSON object on stdout'): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const left = `--${name}${s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'number' ? 'N' : 'VALUE')}`}`;
     const extra = [s.env ? `env ${s.env}` : '', s.default !== undefined ? `default ${s.default}` : '', s.type === 'list' ? 'repeatable' : ''].filter(Boolean).join(', ');
     return [left, `${s.desc}${extra ? ` (${extra})` : ''}`];
   });
-  rows.push(['--json', 'print one JSON object on stdout']);
+  if (json !== null) rows.push(['--json', json]);
   rows.push(['--help', 'show this help']);
   const w = Math.max(...rows.map(([l]) => l!.length));
   return rows.map(([l, r]) => `  ${l!.padEnd(w)}  ${r}`).join('\n');

@@ -28,7 +28,7 @@ IPFS mesh on 127.0.0.1 so that any node can import what another exported. SIGINT
 SIGTERM stops them all gracefully; the command exits when they have (a third signal kills them).
 
 flags:
-${flagHelp(FLAGS)}`;
+${flagHelp(FLAGS, null)}`;
 
 interface Child {
   name: string;

@@ -22,7 +22,7 @@ import type { VaultSigners } from '../../actors/gateway/index.js';
 import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, vaultSigners, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
-  redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use (a private one is started when none answers and redis-server is installed)' },
+  redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use; a private one runs when none answers and redis-server is on PATH' },
   verbose: { type: 'boolean', desc: 'print the nodes\' warnings and errors (JSON lines) on stderr' },
 } as const;
 
@@ -32,7 +32,8 @@ Runs every operation once on two in-process nodes and prints what each step did 
 took: generate a vault (eth and fil addresses), sign, verify (and a tampered message failing),
 refresh, export to IPFS, import on a second node (own data dir, master key and key prefix, fetching
 the export from the first node over libp2p) and sign there with the same result, an error answered
-with a stable code, node stats, and a wallet through the signer gateway when it is part of the build.
+with a stable code, a wallet and a vault signing through the signer gateway (when it is part of
+the build), and node stats.
 
 Everything is temporary: data directories, master keys (HWAY_MASTER_KEY is used for the first node
 when set), and a unique key prefix on Redis, all removed at the end. When no Redis answers at --redis

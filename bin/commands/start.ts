@@ -10,7 +10,7 @@ import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_
 const FLAGS = {
   ...REDIS_FLAGS,
   'data-dir': { type: 'string', env: 'HWAY_DATA_DIR', default: './.hway', arg: 'DIR', desc: 'master key file and IPFS blockstore' },
-  'node-id': { type: 'string', env: 'HWAY_NODE_ID', arg: 'ID', desc: 'this node\'s id (default: node-<random>)' },
+  'node-id': { type: 'string', env: 'HWAY_NODE_ID', arg: 'ID', desc: 'this node\'s id, default node-<random>' },
   concurrency: { type: 'number', env: 'HWAY_CONCURRENCY', default: 10, desc: 'tasks in flight on this node' },
   'master-key-file': { type: 'string', arg: 'F', desc: 'master key file (default <data-dir>/master.key; created on first start, mode 0600; HWAY_MASTER_KEY wins)' },
   'ipfs-listen': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS listen address, e.g. /ip4/127.0.0.1/tcp/4010' },
@@ -24,10 +24,10 @@ Runs one Highway node until SIGINT or SIGTERM (graceful stop: in-flight tasks fi
 leases are released). Logs are JSON lines on stderr (level: env HWAY_LOG_LEVEL, default info).
 On first start the master key file is created (mode 0600): back it up, every vault sealed by this
 node depends on it. The node also runs the signer gateway (wallets connect to it; the node's own
-vaults sign by address too); auth is on when HWAY_TOKEN_SECRET is set. With --json a line {"ready":true,"nodeId",…} is printed on stdout once serving.
+vaults sign by address too); auth is on when HWAY_TOKEN_SECRET is set.
 
 flags:
-${flagHelp(FLAGS)}`;
+${flagHelp(FLAGS, 'print {"ready":true,"nodeId","multiaddrs",…} on stdout once serving')}`;
 
 const ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
 
