@@ -5,7 +5,7 @@ import { afterAll, expect, test } from '@jest/globals';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closedPort, hway } from './helpers/cli.js';
+import { closedPort, hway, type CliError, type CliResult } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hway-cli-down-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,7 +27,7 @@ test('every command: one line, E_REDIS_UNAVAILABLE, exit 3, quickly', async () =
     [['demo', '--redis', url], { PATH: bin }],
   ];
   // Two at a time: the bound is on the command's own wait, not on 14 processes sharing two cores.
-  const runs = [];
+  const runs: Array<[CliResult<CliError>, CliResult<CliError>]> = [];
   for (const [args, env] of commands) runs.push(await Promise.all([hway(args, { env: env ?? {} }), hway([...args, '--json'], { env: env ?? {} })]));
   const line = new RegExp(`^hway: cannot reach Redis at redis://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\); start one with: redis-server --daemonize yes \\[E_REDIS_UNAVAILABLE\\]$`);
   commands.forEach(([args], i) => {
