@@ -257,7 +257,11 @@ class GatewayNode implements Gateway {
     if (this.tokens) await this.tokens.whenReady();
     this.running = true;
     this.loops.push(this.helloLoop(), this.requestLoop());
-    this.sweepTimer = setInterval(() => void this.sweep().catch((e: unknown) => this.log.warn('sweep failed', { error: String(e) })), this.heartbeatMs);
+    await this.announce();
+    this.sweepTimer = setInterval(() => {
+      void this.announce().catch(() => undefined);
+      void this.sweep().catch((e: unknown) => this.log.warn('sweep failed', { error: String(e) }));
+    }, this.heartbeatMs);
     this.sweepTimer.unref();
     this.log.info('gateway started', { heartbeatMs: this.heartbeatMs, auth: this.tokens !== undefined });
   }
@@ -270,6 +274,7 @@ class GatewayNode implements Gateway {
     if (!this.running) return;
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await this.cmd.zrem(this.keys.nodes(), this.nodeId).catch(() => undefined);
     // Unblock the blocking readers: their loops notice `running` and end.
     this.helloConn.disconnect();
     this.reqConn.disconnect();
@@ -284,6 +289,13 @@ class GatewayNode implements Gateway {
     await this.closeVerifier();
     await Promise.all([this.cmd, this.fast, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
     this.log.info('gateway stopped');
+  }
+
+  /** Tells producers this node is serving (so that they fail fast when none is). */
+  private async announce(): Promise<void> {
+    const now = Date.now();
+    await this.cmd.zadd(this.keys.nodes(), now + 3 * this.heartbeatMs, this.nodeId);
+    await this.cmd.zremrangebyscore(this.keys.nodes(), '-inf', now - 60_000);
   }
 
   // ---------------------------------------------------------------- connection frames (handshake)

@@ -12,6 +12,7 @@
 //   <p>:gw:req  /  <p>:gw:req:<nodeId>   lists of producer requests (any node / one node), BLMPOP
 //   channels: <p>:gw:to:<connId> (node → wallet), <p>:gw:reply:<nodeId> (wallet → node),
 //             <p>:gw:res:<clientId> (node → producer), <p>:gw:events (routes changed)
+//   <p>:gw:nodes                        zset of live gateway nodes (score = expiry ms), for producers
 //   <p>:tok:issued / <p>:tok:revoked     hashes jti → record; channel <p>:tok:revoked
 //   <p>:rl:{<account>}:t:<jti> / <p>:rl:{<account>}:a   token buckets (one hash slot per account)
 export type RouteKind = 'addr' | 'miner';
@@ -60,6 +61,10 @@ export class GwKeys {
   }
   events(): string {
     return `${this.prefix}:gw:events`;
+  }
+  /** zset of live gateway nodes, score = expiry (ms). */
+  nodes(): string {
+    return `${this.prefix}:gw:nodes`;
   }
   sweepLock(): string {
     return `${this.prefix}:gw:sweep`;

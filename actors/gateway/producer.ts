@@ -59,6 +59,7 @@ export class GatewayClient {
   private readonly timeoutMs: number;
   private readonly log: Logger;
   private closed = false;
+  private nodesSeenAt = 0;
 
   constructor(private readonly opts: GatewayClientOptions = {}) {
     this.keys = new GwKeys(opts.prefix);
@@ -131,6 +132,7 @@ export class GatewayClient {
     });
     try {
       await whenReady(this.conn, 1000);
+      await this.requireNode();
       await this.conn.rpush(this.opts.nodeId ? this.keys.nodeRequests(this.opts.nodeId) : this.keys.requests(), JSON.stringify(frame));
     } catch (e) {
       const w = this.waiters.get(id);
@@ -141,6 +143,17 @@ export class GatewayClient {
       throw isHwayError(e) ? e : isConnectionError(e) || /offline queue/i.test(String(e)) ? unavailable(e) : new HwayError('E_INTERNAL', String(e), { cause: e });
     }
     return answer;
+  }
+
+  /** Fail fast with E_NO_WALLET when no gateway node runs, instead of waiting out the deadline. */
+  private async requireNode(): Promise<void> {
+    if (Date.now() - this.nodesSeenAt < 2000) return;
+    const now = Date.now();
+    const live = this.opts.nodeId
+      ? Number(await this.conn.zscore(this.keys.nodes(), this.opts.nodeId)) > now
+      : (await this.conn.zcount(this.keys.nodes(), now, '+inf')) > 0;
+    if (!live) throw new HwayError('E_NO_WALLET', this.opts.nodeId ? `gateway node ${this.opts.nodeId} is not running` : `no gateway node is running (prefix ${this.keys.prefix})`);
+    this.nodesSeenAt = now;
   }
 
   private subscribed(): Promise<unknown> {

@@ -140,7 +140,7 @@ export class TokenService {
       .setExpirationTime(exp)
       .sign(this.key);
     await this.redis((c) => c.hset(this.keys.tokensIssued(), jti, JSON.stringify({ account: p.account, perm: p.perm, exp })));
-    this.log.info('token issued', { jti, account: p.account, perm: p.perm, exp });
+    this.log.debug('token issued', { jti, account: p.account, perm: p.perm, exp });
     return { token, jti, exp };
   }
 
@@ -190,7 +190,7 @@ export class TokenService {
       await c.publish(this.keys.revokedChannel(), jti);
     });
     this.drop(jti);
-    this.log.info('token revoked', { jti });
+    this.log.debug('token revoked', { jti });
     return rec !== null;
   }
 
