@@ -6,8 +6,11 @@
 // Rows: enqueue rate one at a time (awaited) and batched (enqueueMany / addBulk); end-to-end no-op
 // throughput at concurrency 10 and 50 (from the first enqueue to the last completion of N tasks
 // enqueued in batches while the consumer runs); latency from enqueue to reply at half of each
-// system's peak rate (open loop, Highway: call() reply over pub/sub; BullMQ: QueueEvents 'completed').
+// system's peak rate and at a fixed 1,000/s (open loop, 1 s warm-up; Highway: call() reply over
+// pub/sub; BullMQ: QueueEvents 'completed'), with the consumer in a child process.
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import winston from 'winston';
@@ -26,6 +29,8 @@ const N_E2E = Math.round(20000 * SCALE);
 const LAT_MS = Math.round(3000 * Math.max(SCALE, 0.5));
 const BATCH = 500;
 const WARMUP_MS = 1000;
+const FIXED_RATE = 1000;
+const WARMUP_OPS = 500;
 
 const url = new URL(REDIS);
 const bullConnection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
@@ -42,6 +47,8 @@ async function hwayEnqueue(): Promise<{ single: number; batched: number }> {
   const prefix = `hwb-${run}-enq`;
   const client = new HwayClient({ redis: REDIS, prefix, logger: quiet });
   try {
+    for (let i = 0; i < WARMUP_OPS; i++) await client.enqueue('noop', { i });
+    await client.enqueueMany(Array.from({ length: BATCH }, (_, i) => ({ type: 'noop', payload: { i } })));
     let t0 = performance.now();
     for (let i = 0; i < N_SINGLE; i++) await client.enqueue('noop', { i });
     const single = N_SINGLE / ((performance.now() - t0) / 1000);
@@ -74,17 +81,18 @@ async function hwayE2E(concurrency: number): Promise<number> {
   }
 }
 
-async function hwayLatency(rate: number): Promise<number[]> {
+async function hwayLatency(rates: number[]): Promise<number[][]> {
   const prefix = `hwb-${run}-lat`;
-  const ingress = createIngress({ redis: REDIS, prefix, concurrency: 10, logger: quiet, handlers: { noop: async () => null } });
-  await ingress.start();
+  const worker = await startWorker('hway', prefix);
   const client = new HwayClient({ redis: REDIS, prefix, logger: quiet });
   try {
     await client.call('noop', {}); // subscribe the reply channel before measuring
-    return await openLoop(rate, LAT_MS, () => client.call('noop', {}));
+    const out: number[][] = [];
+    for (const rate of rates) out.push(await openLoop(rate, LAT_MS, () => client.call('noop', {})));
+    return out;
   } finally {
-    await ingress.stop();
     await client.close();
+    await worker.stop();
     await wipe(prefix);
   }
 }
@@ -97,6 +105,8 @@ async function bullEnqueue(): Promise<{ single: number; batched: number }> {
   const queue = new Queue(`hwb-${run}-enq`, { connection: bullConnection });
   await queue.waitUntilReady();
   try {
+    for (let i = 0; i < WARMUP_OPS; i++) await queue.add('noop', { i }, jobOpts);
+    await queue.addBulk(Array.from({ length: BATCH }, (_, i) => ({ name: 'noop', data: { i }, opts: jobOpts })));
     let t0 = performance.now();
     for (let i = 0; i < N_SINGLE; i++) await queue.add('noop', { i }, jobOpts);
     const single = N_SINGLE / ((performance.now() - t0) / 1000);
@@ -131,11 +141,11 @@ async function bullE2E(concurrency: number): Promise<number> {
   }
 }
 
-async function bullLatency(rate: number): Promise<number[]> {
+async function bullLatency(rates: number[]): Promise<number[][]> {
   const name = `hwb-${run}-lat`;
   const queue = new Queue(name, { connection: bullConnection });
   const events = new QueueEvents(name, { connection: bullConnection });
-  const worker = new Worker(name, async () => null, { connection: bullConnection, concurrency: 10 });
+  const worker = await startWorker('bullmq', name);
   const waiting = new Map<string, () => void>();
   events.on('completed', ({ jobId }) => {
     const w = waiting.get(jobId);
@@ -144,22 +154,48 @@ async function bullLatency(rate: number): Promise<number[]> {
       w();
     }
   });
-  await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
   await sleep(200); // let QueueEvents start its blocking read
   let seq = 0;
   try {
-    return await openLoop(rate, LAT_MS, async () => {
-      const jobId = `j${seq++}`;
-      const done = new Promise<void>((r) => waiting.set(jobId, r));
-      await queue.add('noop', {}, { ...jobOpts, jobId });
-      await done;
-    });
+    const out: number[][] = [];
+    for (const rate of rates) {
+      out.push(
+        await openLoop(rate, LAT_MS, async () => {
+          const jobId = `j${seq++}`;
+          const done = new Promise<void>((r) => waiting.set(jobId, r));
+          await queue.add('noop', {}, { ...jobOpts, jobId });
+          await done;
+        }),
+      );
+    }
+    return out;
   } finally {
-    await worker.close();
+    await worker.stop();
     await events.close();
     await queue.obliterate({ force: true });
     await queue.close();
   }
+}
+
+/** The consumer in a child process (bench/ingress-worker.ts), concurrency 10. */
+async function startWorker(system: 'hway' | 'bullmq', name: string): Promise<{ stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./ingress-worker.ts', import.meta.url)), system, REDIS, name, '10'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`${system} worker exited with ${code}`)));
+  });
+  return {
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 // ---------- shared ----------
@@ -214,24 +250,27 @@ async function main(): Promise<void> {
   log('  throughput done');
   const hRate = Math.round(h10 / 2);
   const bRate = Math.round(b10 / 2);
-  const hl = await hwayLatency(hRate);
-  const bl = await bullLatency(bRate);
+  const [hl, hFixed] = await hwayLatency([hRate, FIXED_RATE]);
+  const [bl, bFixed] = await bullLatency([bRate, FIXED_RATE]);
   log('  latency done');
 
+  const pct = (xs: number[] | undefined, p: number) => round2(percentile(xs ?? [], p));
   const rows: Row[] = [
     { metric: 'enqueue, one at a time (/s)', highway: Math.round(he.single), bullmq: Math.round(be.single), ratio: ratio(he.single, be.single) },
     { metric: `enqueue, batched by ${BATCH} (/s)`, highway: Math.round(he.batched), bullmq: Math.round(be.batched), ratio: ratio(he.batched, be.batched) },
     { metric: 'no-op end-to-end, concurrency 10 (/s)', highway: Math.round(h10), bullmq: Math.round(b10), ratio: ratio(h10, b10) },
     { metric: 'no-op end-to-end, concurrency 50 (/s)', highway: Math.round(h50), bullmq: Math.round(b50), ratio: ratio(h50, b50) },
-    { metric: 'latency test rate, half of own c=10 peak (/s)', highway: hRate, bullmq: bRate, ratio: ratio(hRate, bRate) },
-    { metric: 'enqueue→reply p50 (ms)', highway: round2(percentile(hl, 50)), bullmq: round2(percentile(bl, 50)), ratio: ratio(percentile(hl, 50), percentile(bl, 50)) },
-    { metric: 'enqueue→reply p99 (ms)', highway: round2(percentile(hl, 99)), bullmq: round2(percentile(bl, 99)), ratio: ratio(percentile(hl, 99), percentile(bl, 99)) },
+    { metric: 'latency rate = half of own c=10 peak (/s)', highway: hRate, bullmq: bRate, ratio: ratio(hRate, bRate) },
+    { metric: '  enqueue→reply p50 (ms)', highway: pct(hl, 50), bullmq: pct(bl, 50), ratio: ratio(pct(hl, 50), pct(bl, 50)) },
+    { metric: '  enqueue→reply p99 (ms)', highway: pct(hl, 99), bullmq: pct(bl, 99), ratio: ratio(pct(hl, 99), pct(bl, 99)) },
+    { metric: `latency at ${FIXED_RATE}/s, p50 (ms)`, highway: pct(hFixed, 50), bullmq: pct(bFixed, 50), ratio: ratio(pct(hFixed, 50), pct(bFixed, 50)) },
+    { metric: `latency at ${FIXED_RATE}/s, p99 (ms)`, highway: pct(hFixed, 99), bullmq: pct(bFixed, 99), ratio: ratio(pct(hFixed, 99), pct(bFixed, 99)) },
   ];
-  const meta = { redis: REDIS, scale: SCALE, tasks: { single: N_SINGLE, batched: N_BATCH, e2e: N_E2E, latencySamples: { highway: hl.length, bullmq: bl.length } }, seconds: Math.round((Date.now() - started) / 100) / 10 };
+  const meta = { redis: REDIS, scale: SCALE, tasks: { single: N_SINGLE, batched: N_BATCH, e2e: N_E2E, latencySamples: { highway: hl?.length ?? 0, bullmq: bl?.length ?? 0 } }, seconds: Math.round((Date.now() - started) / 100) / 10 };
   if (wantsJson()) {
     process.stdout.write(`${JSON.stringify({ ingress: rows, ...meta })}\n`);
   } else {
-    process.stdout.write(`${table('Highway ingress vs BullMQ 5.81.5 (same Redis, same process, no-op handler)', rows)}\n`);
+    process.stdout.write(`${table('Highway ingress vs BullMQ 5.81.5 (same Redis, no-op handler; throughput: producer and consumer in one process; latency: consumer in a child process, concurrency 10)', rows)}\n`);
     process.stdout.write(`(${meta.seconds} s; ratio = highway / bullmq; for latency lower is better)\n`);
   }
 }

@@ -227,21 +227,23 @@ export class HwayClient {
 
   /**
    * Single enqueues issued in the same tick (concurrent callers) leave together: one script call
-   * per partition, in one write. A lone enqueue goes out as a plain script call.
+   * per partition, in one write. A lone enqueue goes out at once as a plain script call.
    */
   private submit(t: Prepared): Promise<[number, string]> {
-    return new Promise((resolve, reject) => {
-      if (!this.pending) {
-        this.pending = [];
-        process.nextTick(() => this.flush());
-      }
-      this.pending.push({ t, resolve, reject });
-    });
+    if (!this.pending) {
+      // The first enqueue of a tick leaves at once; any others of the same tick follow together.
+      this.pending = [];
+      process.nextTick(() => this.flush());
+      const c = this.scriptCall(t.p, [t]);
+      return runScript(this.conn, 'enqueue_many', c.keys, c.args).then((r) => (r as Array<[number, string]>)[0]!);
+    }
+    return new Promise((resolve, reject) => this.pending!.push({ t, resolve, reject }));
   }
 
   private flush(): void {
     const batch = this.pending ?? [];
     this.pending = undefined;
+    if (batch.length === 0) return;
     if (batch.length === 1) {
       const { t, resolve, reject } = batch[0]!;
       const c = this.scriptCall(t.p, [t]);
