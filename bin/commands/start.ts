@@ -122,6 +122,10 @@ export const command: Command = {
     if (!keyFromEnv && !hadKeyFile && existsSync(keyFile)) {
       process.stderr.write(`hway: created master key file ${keyFile} (mode 0600): back it up, every vault sealed by this node depends on it\n`);
     }
+    if (gateway && (io.env.HWAY_TOKEN_SECRET ?? '') !== '') {
+      // Say it rather than let a user believe every path is authenticated (see createNode's authorize).
+      process.stderr.write('hway: HWAY_TOKEN_SECRET is set: the gateway checks tokens; vault:* tasks on this node are not authorized by token yet\n');
+    }
     const multiaddrs = listen.length ? (await node.ipfs()).multiaddrs() : [];
     const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs };
     if (io.json) io.out(ready, '');
