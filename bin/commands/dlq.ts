@@ -24,14 +24,15 @@ A task id that is not a dead letter is E_NOT_FOUND (exit 1).
 flags:
 ${flagHelp(FLAGS)}`;
 
-const SECRET_RE = /pass|secret|token|key$|mnemonic|seed|private/i;
+/** Field names that may hold a secret (a task's ordering `key` and a `publicKey` are not secrets). */
+const SECRET_RE = /pass|secret|token|private|priv_?key|mnemonic|seed|sealed|^sk$/i;
 
 /** The payload with every secret-looking field replaced, at any depth. */
 export function maskSecrets(v: unknown, depth = 0): unknown {
   if (depth > 20) return '[…]';
   if (Array.isArray(v)) return v.map((x) => maskSecrets(x, depth + 1));
   if (typeof v === 'object' && v !== null) {
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_RE.test(k) && k !== 'publicKey' ? '[masked]' : maskSecrets(x, depth + 1)]));
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, SECRET_RE.test(k) ? '[masked]' : maskSecrets(x, depth + 1)]));
   }
   return v;
 }
