@@ -107,12 +107,16 @@ describe('rate limits', () => {
   const limits = { token: { rate: 0.01, burst: 5 }, account: { rate: 0.01, burst: 8 } };
   let a: Gateway;
   let b: Child;
+  let rlWallet: Child;
+  const rlKey = newKey();
 
   beforeAll(async () => {
+    rlWallet = spawnWallet({ redis: REDIS_URL, prefix: rlPrefix, token: await issue('wayne', 'sign'), keys: [rlKey.skHex] });
+    children.push(rlWallet);
     a = await startGateway({ redis: REDIS_URL, prefix: rlPrefix, nodeId: 'rl-1', tokenSecret: SECRET, logger: quietLogger(), rateLimits: limits, verifier: nobleVerifier });
     b = spawnGatewayNode({ redis: REDIS_URL, prefix: rlPrefix, nodeId: 'rl-2', tokenSecret: SECRET, rateLimits: limits });
     children.push(b);
-    await b.next('ready');
+    await Promise.all([b.next('ready'), rlWallet.next('connected')]);
   });
   afterAll(async () => {
     await a.stop();
@@ -146,6 +150,15 @@ describe('rate limits', () => {
     expect(more).toEqual(['ok', 'ok', 'ok', 'E_RATE_LIMITED', 'E_RATE_LIMITED']);
     // Another account is not affected.
     expect(await clientFor(await issue('umbrella', 'read'), 'rl-1', rlPrefix).walletHas(key.addr.eth)).toBe(false);
+  });
+
+  test('signs over the limit are refused before they reach the wallet', async () => {
+    const t = await issue('wayne', 'sign');
+    const via = [clientFor(t, 'rl-1', rlPrefix), clientFor(t, 'rl-2', rlPrefix)];
+    const outcomes: string[] = [];
+    for (let i = 0; i < 7; i++) outcomes.push(await via[i % 2]!.walletSign(rlKey.addr.eth, randomBytes(32)).then(() => 'ok', (e: HwayError) => e.code));
+    expect(outcomes).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'E_RATE_LIMITED', 'E_RATE_LIMITED']);
+    expect(rlWallet.count('request')).toBe(5);
   });
 
   test('fails closed when Redis cannot be asked', async () => {

@@ -646,11 +646,13 @@ class GatewayNode implements Gateway {
     const claims = await this.auth(req.token);
     requirePerm(claims, GatewayNode.PERM[req.op]);
     const a = req.args;
-    // The limit check and the route lookup are independent: overlap their round trips.
     const routeKey = this.routeKeyOf(req, claims.account);
     const route = routeKey ? this.router.lookup(routeKey) : undefined;
     route?.catch(() => undefined);
-    await this.limiter.take(claims.account, claims.jti);
+    const charge = new Charge(this.limiter, claims);
+    // Requests that go to a wallet are charged in the same script that hands them to the wallet (one
+    // round trip instead of two); every other request is charged here, overlapping the route lookup.
+    if (req.op !== 'sign' && req.op !== 'proof') await charge.take();
     switch (req.op) {
       case 'has': {
         const r = await route!;
@@ -663,7 +665,7 @@ class GatewayNode implements Gateway {
         const m: SignMeta = { type: meta.type };
         if (meta.extra !== undefined) m.extra = meta.extra;
         if (m.type === 'raw' && a.bytes.length !== 64) throw bad('a raw sign takes a 32-byte digest');
-        return this.sign(claims.account, String(a.address), await route!, a.bytes, m, deadline);
+        return this.sign(claims.account, String(a.address), await route!, a.bytes, m, deadline, charge);
       }
       case 'proof': {
         if (typeof a.randomness !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(a.randomness)) throw bad('randomness must be lowercase hex');
@@ -678,7 +680,7 @@ class GatewayNode implements Gateway {
         }), async (r) => {
           this.counters.proofs++;
           return r.value ?? null;
-        }, `miner ${String(a.miner)}`);
+        }, `miner ${String(a.miner)}`, charge);
       }
       case 'miner': {
         const r = await route!;
@@ -727,8 +729,9 @@ class GatewayNode implements Gateway {
     return out.sort((x, y) => x.since - y.since || (x.id < y.id ? -1 : 1));
   }
 
-  private async sign(account: string, address: string, route: Route, bytes: string, meta: SignMeta, deadline: number): Promise<JsonValue> {
+  private async sign(account: string, address: string, route: Route, bytes: string, meta: SignMeta, deadline: number, charge: Charge): Promise<JsonValue> {
     if (route.conns.length === 0 && route.vault !== null && this.opts.vaultSigners) {
+      await charge.take();
       return this.signWithVault(account, address, route.vault, bytes, meta);
     }
     const digest = meta.type === 'raw' ? unhex(bytes) : undefined;
@@ -740,7 +743,7 @@ class GatewayNode implements Gateway {
       }
       this.counters.signed++;
       return { signature: r.signature, recovery: r.recovery, via: c.conn };
-    }, `address ${address}`);
+    }, `address ${address}`, charge);
   }
 
   private async signWithVault(account: string, address: string, vaultId: string, bytes: string, meta: SignMeta): Promise<JsonValue> {
@@ -769,6 +772,7 @@ class GatewayNode implements Gateway {
     frame: (id: string, c: RouteConn) => ToWalletFrame,
     accept: (r: WalletReply & { ok: true }, c: RouteConn) => Promise<JsonValue>,
     what: string,
+    charge: Charge,
   ): Promise<JsonValue> {
     const tried = new Set<string>();
     let last: HwayError | undefined;
@@ -776,24 +780,41 @@ class GatewayNode implements Gateway {
       if (Date.now() >= deadline) throw new HwayError('E_TIMEOUT', `no answer for ${what} before the deadline`);
       const { conn: c, busy } = this.pick(route, tried);
       if (!c) {
+        // A refusal is charged too, so that probing for addresses is rate limited like signing.
+        if (!charge.done) await charge.take();
         if (last) throw last.code === 'E_NO_WALLET' && busy ? new HwayError('E_WALLET_BUSY', `every wallet for ${what} is busy`) : last;
         if (busy) throw new HwayError('E_WALLET_BUSY', `every wallet for ${what} is busy`);
         throw new HwayError('E_NO_WALLET', `no wallet connected for ${what} in this account`, { permanent: true });
       }
       tried.add(c.conn);
       if (tried.size > 1) this.counters.failovers++;
+      // The first attempt charges the limits and publishes in one script; failovers only publish.
+      let refusedByLimits = false;
+      const publish = charge.done
+        ? (ch: string, m: string) => this.fast.publish(ch, m)
+        : (ch: string, m: string) =>
+            charge.take({ channel: ch, message: m }).catch((e: unknown) => {
+              refusedByLimits = true;
+              throw e;
+            });
       try {
-        const r = await this.attempt(c, deadline, frame);
+        const r = await this.attempt(c, deadline, frame, publish);
         return await accept(r, c);
       } catch (e) {
         last = asHwayError(e);
-        if (last.code === 'E_BAD_INPUT') throw last;
+        // Over the limit, or the limits could not be checked (fail closed): never try another wallet.
+        if (last.code === 'E_BAD_INPUT' || refusedByLimits) throw last;
         this.log.debug('attempt failed', { conn: c.conn, code: last.code });
       }
     }
   }
 
-  private attempt(c: RouteConn, deadline: number, frame: (id: string, c: RouteConn) => ToWalletFrame): Promise<WalletReply & { ok: true }> {
+  private attempt(
+    c: RouteConn,
+    deadline: number,
+    frame: (id: string, c: RouteConn) => ToWalletFrame,
+    publish: (channel: string, message: string) => Promise<number>,
+  ): Promise<WalletReply & { ok: true }> {
     const id = randomUUID();
     const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
     this.inflight.set(c.conn, (this.inflight.get(c.conn) ?? 0) + 1);
@@ -810,7 +831,7 @@ class GatewayNode implements Gateway {
         reject(new HwayError('E_TIMEOUT', `wallet did not answer within ${timeout} ms`));
       }, timeout);
       this.pending.set(id, { conn: c.conn, resolve, reject, timer });
-      this.fast.publish(this.keys.toConn(c.conn), JSON.stringify(frame(id, c))).then(
+      publish(this.keys.toConn(c.conn), JSON.stringify(frame(id, c))).then(
         (receivers) => {
           if (receivers > 0) return;
           // Nobody listens on the wallet's channel: it is gone. Evict it and try the next one.
@@ -865,6 +886,19 @@ class GatewayNode implements Gateway {
     this.pending.delete(r.id);
     if (r.ok) p.resolve(r);
     else p.reject(new HwayError(r.code, r.message));
+  }
+}
+
+/** The rate-limit charge of one request, taken exactly once. */
+class Charge {
+  done = false;
+  constructor(
+    private readonly limiter: RateLimiter,
+    private readonly claims: TokenClaims,
+  ) {}
+  take(publish?: { channel: string; message: string }): Promise<number> {
+    this.done = true;
+    return this.limiter.take(this.claims.account, this.claims.jti, 1, publish);
   }
 }
 

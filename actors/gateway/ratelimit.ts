@@ -54,20 +54,25 @@ export class RateLimiter {
     this.keys = new GwKeys(prefix);
   }
 
-  /** Charge `cost` to the token and the account; throws RateLimitedError or E_REDIS_UNAVAILABLE. */
-  async take(account: string, jti: string, cost = 1): Promise<void> {
+  /**
+   * Charge `cost` to the token and the account; throws RateLimitedError or E_REDIS_UNAVAILABLE.
+   * With `publish`, the message is published in the same script when (and only when) the request is
+   * allowed; resolves to the number of receivers (0 without `publish`).
+   */
+  async take(account: string, jti: string, cost = 1, publish?: { channel: string; message: string }): Promise<number> {
     let res: unknown;
     try {
       res = await runGw(
         this.redis,
         'ratelimit',
         [this.keys.bucketToken(account, jti), this.keys.bucketAccount(account)],
-        [this.limits.token.rate, this.limits.token.burst, this.limits.account.rate, this.limits.account.burst, cost],
+        [this.limits.token.rate, this.limits.token.burst, this.limits.account.rate, this.limits.account.burst, cost, ...(publish ? [publish.channel, publish.message] : [])],
       );
     } catch (e) {
       throw new HwayError('E_REDIS_UNAVAILABLE', `rate limit could not be checked, request refused (${isConnectionError(e) ? 'Redis unreachable' : 'Redis error'})`, { cause: e });
     }
-    const [allowed, wait] = Array.isArray(res) ? (res as [number, number]) : [0, 1000];
+    const [allowed, wait, receivers] = Array.isArray(res) ? (res as [number, number, number]) : [0, 1000, 0];
     if (allowed !== 1) throw new RateLimitedError(Math.max(1, Number(wait) || 1));
+    return Number(receivers) || 0;
   }
 }

@@ -2,7 +2,9 @@
 -- keys carry the account's hash tag, so one slot). Time is Redis's own clock, so every node agrees.
 -- KEYS[1] token bucket  KEYS[2] account bucket
 -- ARGV[1] token rate/s  ARGV[2] token burst  ARGV[3] account rate/s  ARGV[4] account burst  ARGV[5] cost
--- Returns {allowed (1|0), retry-after ms}.
+-- ARGV[6], ARGV[7] (optional) channel and message: published only when the request is allowed, so
+-- that the gateway charges the buckets and hands a request to a wallet in one round trip.
+-- Returns {allowed (1|0), retry-after ms, receivers of the publish (0 when none was asked)}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[5])
@@ -32,5 +34,7 @@ if wait == 0 then
 end
 save(KEYS[1], t1, tr, tb)
 save(KEYS[2], t2, ar, ab)
-if wait == 0 then return {1, 0} end
-return {0, wait}
+if wait ~= 0 then return {0, wait, 0} end
+local receivers = 0
+if ARGV[6] then receivers = redis.call('PUBLISH', ARGV[6], ARGV[7]) end
+return {1, 0, receivers}
