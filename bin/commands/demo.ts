@@ -170,7 +170,7 @@ export const command: Command = {
     const print = (s: DemoStep): void => {
       if (io.json) return;
       const mark = s.skipped ? '–' : s.ok ? '✓' : '✗';
-      process.stdout.write(`${mark} ${s.name.padEnd(20)} ${`${s.ms} ms`.padStart(8)}  ${s.detail ?? ''}\n`);
+      process.stdout.write(`${mark} ${s.name.padEnd(22)} ${`${s.ms} ms`.padStart(8)}  ${s.detail ?? ''}\n`);
     };
     async function step<T>(name: string, f: () => Promise<{ value: T; detail: string; ok?: boolean }>): Promise<T | undefined> {
       const t = performance.now();
