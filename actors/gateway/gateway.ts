@@ -253,6 +253,7 @@ class GatewayNode implements Gateway {
       if (!first) this.router.invalidate('all');
       first = false;
     });
+    await whenReady(this.sub, 5000); // see producer.ts: SUBSCRIBE must not overtake the ready check
     await this.sub.subscribe(this.keys.toNode(this.nodeId), this.keys.events());
     if (this.tokens) await this.tokens.whenReady();
     this.running = true;

@@ -133,7 +133,10 @@ export class GatewayClient {
     try {
       await whenReady(this.conn, 1000);
       await this.requireNode();
-      await this.conn.rpush(this.opts.nodeId ? this.keys.nodeRequests(this.opts.nodeId) : this.keys.requests(), JSON.stringify(frame));
+      const list = this.opts.nodeId ? this.keys.nodeRequests(this.opts.nodeId) : this.keys.requests();
+      await this.conn.rpush(list, JSON.stringify(frame));
+      // A node that died leaves its own list behind: let it go once nothing in it can matter.
+      if (this.opts.nodeId) void this.conn.pexpire(list, timeoutMs + 60_000).catch(() => undefined);
     } catch (e) {
       const w = this.waiters.get(id);
       if (w) {
@@ -157,7 +160,9 @@ export class GatewayClient {
   }
 
   private subscribed(): Promise<unknown> {
-    this.subReady ??= this.sub.subscribe(this.keys.toClient(this.clientId)).catch((e: unknown) => {
+    // Subscribe only once the connection is ready: a SUBSCRIBE that overtakes ioredis's ready check
+    // puts the connection in subscriber mode under the check, which then fails.
+    this.subReady ??= whenReady(this.sub, 2000).then(() => this.sub.subscribe(this.keys.toClient(this.clientId))).catch((e: unknown) => {
       this.subReady = undefined;
       throw unavailable(e);
     });

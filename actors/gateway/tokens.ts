@@ -117,7 +117,9 @@ export class TokenService {
         if (!first) this.clear();
         first = false;
       });
-      this.ready = sub.subscribe(this.keys.revokedChannel()).then(() => undefined);
+      // SUBSCRIBE only once ready: one that overtakes ioredis's ready check breaks the connection.
+      this.ready = whenReady(sub, 5000).then(() => sub.subscribe(this.keys.revokedChannel())).then(() => undefined);
+      this.ready.catch(() => undefined);
     }
   }
 
