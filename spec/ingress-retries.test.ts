@@ -42,6 +42,8 @@ beforeAll(async () => {
     partitions: P,
     logger: quietLogger(),
     retry: { baseMs: 100, maxMs: 1000 },
+    leaseMs: 600,
+    staleMs: 400,
     handlers: {
       flaky: async (t) => {
         const a = note(t.id);
@@ -127,6 +129,21 @@ describe('retries and dead letters', () => {
     // the consumer still works
     expect(await client.call('echo', { still: 'alive' })).toEqual({ still: 'alive' });
     expect(await redis.xlen(keys.stream(p, 'critical'))).toBe(0);
+  });
+
+  it('takes up again an entry left pending on this node without being held (outcome never written)', async () => {
+    // What a failed outcome write leaves behind: an entry delivered to this node's consumer name
+    // that the node no longer holds. The periodic sweep claims it after staleMs.
+    const p = partitionOf('orphan-1', P);
+    await client.enqueue('echo', { orphan: true }, { id: 'orphan-1', delayMs: 60_000 });
+    await redis.zrem(keys.scheduled(p), 'orphan-1');
+    await redis.hset(keys.task(p, 'orphan-1'), 'st', 'pending');
+    const stream = keys.stream(p, 'default');
+    await redis.xadd(stream, '*', 'i', 'orphan-1', 'a', '1');
+    const got = await redis.xreadgroup('GROUP', 'hway', ingress.nodeId, 'COUNT', 1, 'STREAMS', stream, '>');
+    expect(got).not.toBeNull();
+    await waitFor(async () => (await client.result('orphan-1')) !== null, 10_000, 'the orphaned entry to run');
+    expect(await client.result('orphan-1')).toEqual({ ok: true, value: { orphan: true } });
   });
 
   it('lists, requeues and deletes dead letters', async () => {

@@ -49,6 +49,8 @@ export interface IngressOptions {
   /** Handler timeout when a task sets none. Default 30 s. */
   defaultTimeoutMs?: number;
   retry?: RetryPolicy;
+  /** Pending entries idle this long that this node does not hold are taken up again (see sweepStale). Default 60 s. */
+  staleMs?: number;
   /** Tasks held locally beyond the per-priority read-ahead buffers (waiting on their key, running). Default max(100, concurrency * 10). */
   maxHeld?: number;
   /** Stop gracefully on SIGTERM/SIGINT, then exit the process. Default false. */
@@ -150,6 +152,7 @@ class IngressImpl implements Ingress {
   private readonly resultTtlMs: number;
   private readonly defaultTimeoutMs: number;
   private readonly retry: RetryPolicy;
+  private readonly staleMs: number;
   private readonly maxHeld: number;
   private readonly bufTarget: number;
   private readonly handlers = new Map<string, Handler>();
@@ -178,6 +181,7 @@ class IngressImpl implements Ingress {
   /** Active partitions not known to be exhausted, per priority. */
   private readonly openLanes = [0, 0, 0];
   private active = 0;
+  private ticks = 0;
   private fetching = false;
   private fetchBackoffUntil = 0;
   private fetchCursor = 0;
@@ -198,6 +202,7 @@ class IngressImpl implements Ingress {
     this.resultTtlMs = opts.resultTtlMs ?? 24 * 3600 * 1000;
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? 30_000;
     this.retry = opts.retry ?? DEFAULT_RETRY;
+    this.staleMs = opts.staleMs ?? 60_000;
     this.maxHeld = opts.maxHeld ?? Math.max(100, this.concurrency * 10);
     this.bufTarget = Math.max(16, this.concurrency * 4);
     this.sched = new PriorityScheduler(opts.weights ?? DEFAULT_WEIGHTS, opts.strict ?? false);
@@ -439,6 +444,8 @@ class IngressImpl implements Ingress {
     if (quiet.length && this.beyondBuffers() < this.maxHeld) {
       void this.fetchFrom(quiet, [1, 1, 1]).then(() => this.pump());
     }
+    const every = Math.max(1, Math.round(this.staleMs / 2 / Math.max(50, Math.floor(this.leaseMs / 3))));
+    if (++this.ticks % every === 0) this.sweepStale();
   }
 
   private afterReconnect(): void {
@@ -489,25 +496,7 @@ class IngressImpl implements Ingress {
 
   private async claim(part: Part): Promise<void> {
     try {
-      const streams = this.keys.streams(part.p);
-      for (let i = 0; i < 3; i++) {
-        let cursor = '0-0';
-        do {
-          if (part.status !== 'claiming') return;
-          const [next, answered, rows] = (await runScript(this.conn, 'claim', [streams[i]!], [
-            GROUP,
-            this.nodeId,
-            cursor,
-            CLAIM_BATCH,
-            this.keys.part(part.p),
-            i + 1,
-          ])) as [string, number, Row[]];
-          this.counters.answeredFromStore += answered;
-          if (part.status !== 'claiming') return;
-          this.accept(part, rows);
-          cursor = next;
-        } while (cursor !== '0-0');
-      }
+      await this.claimFrom(part, 0, () => part.status === 'claiming');
       if (part.status === 'claiming') part.status = 'active';
     } catch (e) {
       this.log.warn('claim failed, retrying', { partition: part.p, error: String(e) });
@@ -515,6 +504,43 @@ class IngressImpl implements Ingress {
       if (part.status === 'claiming' && !this.stopping) return this.claim(part);
     } finally {
       this.pump();
+    }
+  }
+
+  /** XAUTOCLAIM every pending entry idle for minIdleMs into the buffers (skipping those held here). */
+  private async claimFrom(part: Part, minIdleMs: number, still: () => boolean): Promise<void> {
+    const streams = this.keys.streams(part.p);
+    for (let i = 0; i < 3; i++) {
+      let cursor = '0-0';
+      do {
+        if (!still()) return;
+        const [next, answered, rows] = (await runScript(this.conn, 'claim', [streams[i]!], [
+          GROUP,
+          this.nodeId,
+          cursor,
+          CLAIM_BATCH,
+          this.keys.part(part.p),
+          i + 1,
+          minIdleMs,
+        ])) as [string, number, Row[]];
+        this.counters.answeredFromStore += answered;
+        if (!still()) return;
+        this.accept(part, rows);
+        cursor = next;
+      } while (cursor !== '0-0');
+    }
+  }
+
+  /**
+   * Entries whose outcome could not be written (a script error, not a disconnect: those are queued)
+   * stay pending; this sweep hands them to the node again after staleMs.
+   */
+  private sweepStale(): void {
+    for (const part of this.parts.values()) {
+      if (part.status !== 'active') continue;
+      void this.claimFrom(part, this.staleMs, () => part.status === 'active' && !this.stopping)
+        .then(() => this.pump())
+        .catch((e: unknown) => this.log.warn('stale sweep failed', { partition: part.p, error: String(e) }));
     }
   }
 
