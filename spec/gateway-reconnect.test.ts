@@ -1,0 +1,62 @@
+// Reconnection: a wallet that finds no gateway retries with growing, jittered waits and connects once
+// a node starts; a wallet whose connection was evicted reconnects with a new id and a new handshake.
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.ts';
+import { GatewayClient } from '../actors/gateway/producer.ts';
+import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.ts';
+
+const prefix = testPrefix('reconnect');
+let redis: Redis;
+let gw: Gateway | undefined;
+let client: GatewayClient;
+const children: Child[] = [];
+
+beforeAll(() => {
+  redis = new Redis(REDIS_URL);
+  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: 5000 });
+});
+
+afterAll(async () => {
+  await Promise.all(children.map((c) => c.stop()));
+  await client.close();
+  await gw?.stop();
+  await cleanup(redis, prefix);
+  redis.disconnect();
+});
+
+describe('wallet reconnection', () => {
+  test('no gateway yet: retries with exponential backoff and jitter, then connects', async () => {
+    const key = newKey();
+    const w = spawnWallet({ redis: REDIS_URL, prefix, keys: [key.skHex] });
+    children.push(w);
+    // Handshake rounds time out (3 s in the fixture); the waits between attempts grow (base 50 ms, cap 1 s).
+    await waitFor(() => w.count('retry') >= 2, 15_000, 'two retries');
+    const waits = w.events.filter((e) => e.ev === 'retry').map((e) => e.waitMs as number);
+    expect(waits[0]).toBeGreaterThanOrEqual(25);
+    expect(waits[0]).toBeLessThanOrEqual(50);
+    expect(waits[1]).toBeGreaterThanOrEqual(50);
+    expect(waits[1]).toBeLessThanOrEqual(100);
+    gw = await startGateway({ redis: REDIS_URL, prefix, logger: quietLogger(), heartbeatMs: 300, verifier: nobleVerifier });
+    await w.next('connected', 15_000);
+    expect(await client.walletHas(key.addr.eth)).toBe(true);
+  });
+
+  test('an evicted wallet reconnects with a new connection id and serves again', async () => {
+    const key = newKey();
+    const w = spawnWallet({ redis: REDIS_URL, prefix, keys: [key.skHex] });
+    children.push(w);
+    const first = await w.next('connected');
+    // The gateway's view of the connection lapses (as after a network partition longer than 3 heartbeats).
+    await redis.del(`${prefix}:gw:conn:${String(first.connId)}`);
+    await w.next('disconnected', 5000);
+    const second = await w.next('connected', 10_000, (e) => e.connId !== first.connId);
+    expect(second.connId).not.toBe(first.connId);
+    await waitFor(async () => (await client.walletHas(key.addr.eth)) === true, 3000, 'route back');
+    const r = await client.walletSign(key.addr.eth, randomBytes(32));
+    expect(r.via).toBe(second.connId);
+    // The old connection is gone from routing.
+    await waitFor(async () => !(await redis.sismember(`${prefix}:gw:conns`, String(first.connId))), 3000, 'old connection swept');
+  });
+});
