@@ -3,7 +3,7 @@
 // run. Latency (sequential, interleaved in blocks so that both see the same machine state) and
 // throughput (concurrent chains). Reports the gateway's overhead at p50 and ratios to the baseline.
 //   node --import tsx bench/gateway.ts [--json] [--n 2000] [--concurrency 32] [--seconds 3]
-//        [--redis URL] [--no-auth] [--verifier enclave|noble|none (diagnostic: skips the check)]
+//        [--redis URL] [--no-auth] [--node-process] [--verifier enclave|noble|none (diagnostic: skips the check)]
 import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,8 @@ const SECONDS = Number(arg('seconds', '3'));
 const REDIS = arg('redis', process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379');
 const AUTH = !argv.includes('--no-auth');
 const VERIFIER = arg('verifier', 'enclave');
+/** Run the gateway node as its own process (as in a deployment) instead of inside this one. */
+const NODE_PROCESS = argv.includes('--node-process');
 const log = (s: string): void => {
   if (!wantsJson()) process.stderr.write(`${s}\n`);
 };
@@ -74,17 +76,42 @@ async function main(): Promise<void> {
   const tokens = AUTH ? new TokenService({ redis: REDIS, secret, prefix, subscribe: false, logger: quiet }) : undefined;
   const walletToken = tokens ? (await tokens.issue({ account: 'bench', perm: 'sign', ttlSec: 3600 })).token : undefined;
   const producerToken = tokens ? (await tokens.issue({ account: 'bench', perm: 'sign', ttlSec: 3600 })).token : undefined;
-  const gw = await startGateway({
-    redis: REDIS,
-    prefix,
-    logger: quiet,
-    ...(AUTH ? { tokenSecret: secret } : {}),
-    ...(VERIFIER === 'noble' ? { verifier: nobleVerifier } : {}),
-    // Diagnostic only: how much of the overhead is the signature check.
-    ...(VERIFIER === 'none' ? { verifier: async () => true } : {}),
-    // Throughput runs push many requests at one wallet: let the wallet's own queue be the bound.
-    maxInFlightPerWallet: 1024,
-  });
+  let stopNode: () => Promise<void>;
+  if (NODE_PROCESS) {
+    if (VERIFIER === 'none') throw new Error('--verifier none needs the in-process node');
+    const nodeFixture = fileURLToPath(new URL('../spec/fixtures/gateway-node.ts', import.meta.url));
+    const node = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--disable-warning=ExperimentalWarning', nodeFixture, JSON.stringify({ redis: REDIS, prefix, nodeId: `bench-${randomUUID()}`, maxInFlightPerWallet: 1024, verifier: VERIFIER === 'noble' ? 'noble' : 'default', ...(AUTH ? { tokenSecret: secret } : {}) })],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('gateway node process did not start')), 20_000);
+      node.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('"ready"')) {
+          clearTimeout(t);
+          resolve();
+        }
+      });
+    });
+    stopNode = async () => {
+      node.stdin!.write('stop\n');
+      await new Promise((r) => node.once('exit', r));
+    };
+  } else {
+    const gw = await startGateway({
+      redis: REDIS,
+      prefix,
+      logger: quiet,
+      ...(AUTH ? { tokenSecret: secret } : {}),
+      ...(VERIFIER === 'noble' ? { verifier: nobleVerifier } : {}),
+      // Diagnostic only: how much of the overhead is the signature check.
+      ...(VERIFIER === 'none' ? { verifier: async () => true } : {}),
+      // Throughput runs push many requests at one wallet: let the wallet's own queue be the bound.
+      maxInFlightPerWallet: 1024,
+    });
+    stopNode = () => gw.stop();
+  }
   const fixture = fileURLToPath(new URL('../spec/fixtures/wallet-process.ts', import.meta.url));
   const child = spawn(
     process.execPath,
@@ -149,6 +176,7 @@ async function main(): Promise<void> {
       concurrency: CONC,
       auth: AUTH,
       verifier: VERIFIER,
+      node: NODE_PROCESS ? 'own process' : 'in the benchmark process',
       direct: { p50Ms: +d.p50.toFixed(3), p99Ms: +d.p99.toFixed(3), opsPerSec: Math.round(tpDirect) },
       gateway: { p50Ms: +g.p50.toFixed(3), p99Ms: +g.p99.toFixed(3), opsPerSec: Math.round(tpGateway) },
       overheadP50Ms: +(g.p50 - d.p50).toFixed(3),
@@ -164,14 +192,14 @@ async function main(): Promise<void> {
         { path: 'direct to wallet (baseline)', 'p50 ms': d.p50, 'p99 ms': d.p99, 'signs/s': Math.round(tpDirect), 'p50 ratio': 1, 'tput ratio': 1 },
         { path: 'through the gateway', 'p50 ms': g.p50, 'p99 ms': g.p99, 'signs/s': Math.round(tpGateway), 'p50 ratio': result.ratios.p50, 'tput ratio': result.ratios.throughput },
       ];
-      process.stdout.write(`${table(`walletSign (raw, 32-byte digest), ${N} sequential + ${CONC} concurrent for ${SECONDS} s; auth ${AUTH ? 'on' : 'off'}, verifier ${VERIFIER}`, rows)}\n`);
+      process.stdout.write(`${table(`walletSign (raw, 32-byte digest), ${N} sequential + ${CONC} concurrent for ${SECONDS} s; auth ${AUTH ? 'on' : 'off'}, verifier ${VERIFIER}, node ${NODE_PROCESS ? 'in its own process' : 'in-process'}`, rows)}\n`);
       process.stdout.write(`gateway overhead at p50: ${fmt(result.overheadP50Ms, 3)} ms (target ≤ 1 ms: ${result.meetsTarget ? 'met' : 'NOT met'}); at p99: ${fmt(result.overheadP99Ms, 3)} ms\n`);
     }
   } finally {
     direct.close();
     await client.close();
     child.kill('SIGTERM');
-    await gw.stop();
+    await stopNode();
     await tokens?.close();
     const r = new Redis(REDIS);
     let cursor = '0';

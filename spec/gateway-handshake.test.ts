@@ -9,6 +9,7 @@ import { startGateway, challengeDigest, type Gateway } from '../actors/gateway/g
 import { GatewayClient } from '../actors/gateway/producer.ts';
 import { TokenService } from '../actors/gateway/tokens.ts';
 import { GwKeys } from '../actors/gateway/keys.ts';
+import { wasmVerifier } from '../actors/gateway/verify.ts';
 import { addressMatchesKey } from '../enclaves/addresses.ts';
 import { REDIS_URL, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.ts';
 
@@ -196,6 +197,28 @@ describe('gateway handshake', () => {
     const r = await client.walletSign(keyA.addr.eth, digest);
     expect(secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, keyA.pk, { prehash: false })).toBe(true);
     raw.close();
+  });
+
+  test('the default verifier (enclave libsecp256k1 on this thread) accepts good, refuses bad, lasts', async () => {
+    const v = await wasmVerifier(quietLogger());
+    expect(v.kind).toBe('wasm');
+    try {
+      const k = newKey();
+      const digest = randomBytes(32);
+      const sig = secp256k1.sign(digest, k.sk, { prehash: false });
+      expect(await v.verify(k.pk, digest, sig)).toBe(true);
+      expect(await v.verify(k.pk, randomBytes(32), sig)).toBe(false);
+      expect(await v.verify(newKey().pk, digest, sig)).toBe(false);
+      // High-S twin of a valid signature: refused (signatures are low-S).
+      const S = secp256k1.Signature.fromBytes(sig);
+      const high = new secp256k1.Signature(S.r, secp256k1.Point.Fn.ORDER - S.s).toBytes();
+      expect(await v.verify(k.pk, digest, high)).toBe(false);
+      // More calls than Extism's per-call handle table holds (16,383) when handles leak.
+      const many = await Promise.all(Array.from({ length: 17_000 }, () => v.verify(k.pk, digest, sig)));
+      expect(many.every(Boolean)).toBe(true);
+    } finally {
+      await v.close();
+    }
   });
 
   test('tokens, nonces, challenge signatures and keys never appear in the logs (debug level)', async () => {

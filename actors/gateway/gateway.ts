@@ -42,6 +42,9 @@ import { GwKeys, HELLO_GROUP, type RouteKind } from './keys.js';
 import { DEFAULT_LIMITS, RateLimitedError, RateLimiter, type RateLimits } from './ratelimit.js';
 import { Router, type Route, type RouteConn } from './router.js';
 import { runGw } from './scripts.js';
+import { nobleVerifier, wasmVerifier, type Verifier } from './verify.js';
+
+export { nobleVerifier };
 import { TokenService, requirePerm, type Perm, type TokenClaims } from './tokens.js';
 
 /** The runtime's own vaults as signers (given by the vault runtime). */
@@ -51,8 +54,7 @@ export interface VaultSigners {
   sign(vaultId: string, digest32: Uint8Array, meta: SignMeta): Promise<{ signature: Uint8Array; recovery: number }>;
 }
 
-/** ECDSA verification of a 64-byte r‖s (low-S) over a 32-byte digest under a 65-byte public key. */
-export type Verifier = (publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array) => Promise<boolean>;
+export type { Verifier } from './verify.js';
 
 export interface GatewayOptions {
   redis: RedisSource;
@@ -63,7 +65,7 @@ export interface GatewayOptions {
   /** Share a token service (e.g. with the vault runtime) instead of creating one. */
   tokens?: TokenService;
   vaultSigners?: VaultSigners;
-  /** Signature check of raw signs; default: the enclave's libsecp256k1 (about 4x faster than JS). */
+  /** Signature check of raw signs; default: the enclave plugin's libsecp256k1 on this thread (verify.ts). */
   verifier?: Verifier;
   logger?: Logger;
   /** Wallet heartbeat interval; a connection is evicted after 3 missed ones. Default 2000. */
@@ -147,26 +149,6 @@ export function routingAddress(address: string): string {
   return p.kind === 'fil' ? `f${p.canonical.slice(1)}` : p.canonical;
 }
 
-/** Fallback verifier in pure JS (noble), used when no enclave is available. */
-export const nobleVerifier: Verifier = async (pk, digest, sig) => {
-  try {
-    return secp256k1.verify(sig, digest, pk, { prehash: false, lowS: true });
-  } catch {
-    return false;
-  }
-};
-
-async function enclaveVerifier(log: Logger): Promise<{ verify: Verifier; close: () => Promise<void> }> {
-  try {
-    const { Enclave } = await import('../../enclaves/enclave.js');
-    const enclave = await Enclave.open({ workers: 1, kdfWorkers: 1, logger: log });
-    return { verify: (pk, d, s) => enclave.verify(pk, d, s), close: () => enclave.close() };
-  } catch (e) {
-    log.warn('enclave verifier unavailable, using JS verification', { error: e instanceof Error ? e.message : String(e) });
-    return { verify: nobleVerifier, close: async () => undefined };
-  }
-}
-
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const g = new GatewayNode(opts);
   await g.start();
@@ -236,7 +218,7 @@ class GatewayNode implements Gateway {
     await whenReady(this.fast, 5000);
     if (this.opts.verifier) this.verify = this.opts.verifier;
     else {
-      const v = await enclaveVerifier(this.log);
+      const v = await wasmVerifier(this.log);
       this.verify = v.verify;
       this.closeVerifier = v.close;
     }
