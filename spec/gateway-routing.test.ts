@@ -113,12 +113,16 @@ describe('gateway routing', () => {
     const bad = wallet(key, { garbage: true });
     await bad.next('connected');
     await expect(client.walletSign(key.addr.eth, randomBytes(32))).rejects.toMatchObject({ code: 'E_INTERNAL' });
+    // Checked for the hashes the gateway knows too.
+    await expect(client.walletSign(key.addr.eth, Buffer.from('a message'), { type: 'sha256' })).rejects.toMatchObject({ code: 'E_INTERNAL' });
     const good = wallet(key);
     const eg = await good.next('connected');
     const digest = randomBytes(32);
     const r = await client.walletSign(key.addr.eth, digest);
     expect(r.via).toBe(eg.connId);
     expect(verifies(r, digest, key)).toBe(true);
+    const m = await client.walletSign(key.addr.eth, Buffer.from('a message'), { type: 'keccak256' });
+    expect(m.via).toBe(eg.connId);
   });
 
   test('per-wallet queues are bounded: E_WALLET_BUSY', async () => {

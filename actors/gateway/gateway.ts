@@ -717,7 +717,8 @@ class GatewayNode implements Gateway {
       await charge.take();
       return this.signWithVault(account, address, route.vault, bytes, meta);
     }
-    const digest = meta.type === 'raw' ? unhex(bytes) : undefined;
+    // The schemes whose digest the gateway knows are checked; a wallet-defined type is passed through.
+    const digest = knownDigest(unhex(bytes), meta.type);
     return this.dispatch(route, deadline, (id, c) => ({ t: 'sign', id, reply: this.keys.toNode(this.nodeId), address: c.announced, bytes, meta, deadline }), async (r, c) => {
       if (r.signature === undefined || r.recovery === undefined) throw new HwayError('E_INTERNAL', 'wallet answered without a signature');
       // A wallet that answers garbage is a failed attempt: the next wallet is tried.
@@ -730,12 +731,8 @@ class GatewayNode implements Gateway {
   }
 
   private async signWithVault(account: string, address: string, vaultId: string, bytes: string, meta: SignMeta): Promise<JsonValue> {
-    const data = unhex(bytes);
-    let digest: Uint8Array;
-    if (meta.type === 'raw') digest = data;
-    else if (meta.type === 'sha256') digest = new Uint8Array(createHash('sha256').update(data).digest());
-    else if (meta.type === 'keccak256') digest = keccak_256(data);
-    else throw bad(`a vault signs meta.type raw, sha256 or keccak256, not "${meta.type}"`);
+    const digest = knownDigest(unhex(bytes), meta.type);
+    if (!digest) throw bad(`a vault signs meta.type raw, sha256 or keccak256, not "${meta.type}"`);
     const r = await this.opts.vaultSigners!.sign(vaultId, digest, meta);
     const sig = r.signature;
     const pk = sig.length === 64 ? recoverKey(digest, hex(sig), r.recovery) : undefined;
@@ -870,6 +867,14 @@ class GatewayNode implements Gateway {
     if (r.ok) p.resolve(r);
     else p.reject(new HwayError(r.code, r.message));
   }
+}
+
+/** The 32-byte digest signed for meta.type raw (bytes itself), sha256 and keccak256; else undefined. */
+function knownDigest(data: Uint8Array, type: string): Uint8Array | undefined {
+  if (type === 'raw') return data.length === 32 ? data : undefined;
+  if (type === 'sha256') return new Uint8Array(createHash('sha256').update(data).digest());
+  if (type === 'keccak256') return keccak_256(data);
+  return undefined;
 }
 
 /** The rate-limit charge of one request, taken exactly once. */
