@@ -84,6 +84,19 @@ describe('gateway routing', () => {
     await waitFor(async () => (await redis.smembers(`${prefix}:gw:addr:default:${key.addr.eth}`)).length === 1, 3000, 'route cleanup');
   });
 
+  test('load goes to the wallet with the fewest requests in flight, ties to the smallest id', async () => {
+    const key = newKey();
+    const a = wallet(key, { delayMs: 400 });
+    const b = wallet(key, { delayMs: 400 });
+    const [ea, eb] = await Promise.all([a.next('connected'), b.next('connected')]);
+    // Idle: the tie goes to the smaller connection id, every time.
+    const first = [String(ea.connId), String(eb.connId)].sort()[0];
+    for (let i = 0; i < 2; i++) expect((await client.walletSign(key.addr.eth, randomBytes(32))).via).toBe(first);
+    // Two at once: the second goes to the wallet that has nothing in flight.
+    const both = await Promise.all([0, 1].map(() => client.walletSign(key.addr.eth, randomBytes(32))));
+    expect(new Set(both.map((r) => r.via))).toEqual(new Set([ea.connId, eb.connId]));
+  });
+
   test('a wallet that stops sending heartbeats is evicted', async () => {
     const key = newKey();
     const w = wallet(key);
