@@ -151,7 +151,12 @@ export function routingAddress(address: string): string {
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const g = new GatewayNode(opts);
-  await g.start();
+  try {
+    await g.start();
+  } catch (e) {
+    await g.abort();
+    throw e;
+  }
   return g;
 }
 
@@ -258,6 +263,8 @@ class GatewayNode implements Gateway {
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     await this.cmd.zrem(this.keys.nodes(), this.nodeId).catch(() => undefined);
+    // Leave no dead consumer behind in the hello stream's group.
+    await this.cmd.xgroup('DELCONSUMER', this.keys.hello(), HELLO_GROUP, this.nodeId).catch(() => undefined);
     // Unblock the blocking readers: their loops notice `running` and end.
     this.helloConn.disconnect();
     this.reqConn.disconnect();
@@ -272,6 +279,17 @@ class GatewayNode implements Gateway {
     await this.closeVerifier();
     await Promise.all([this.cmd, this.fast, this.sub].map((c) => c.quit().catch(() => c.disconnect())));
     this.log.info('gateway stopped');
+  }
+
+  /** Releases everything after a failed start. */
+  async abort(): Promise<void> {
+    this.running = false;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    for (const c of [this.cmd, this.fast, this.sub, this.helloConn, this.reqConn]) c.disconnect();
+    await Promise.allSettled(this.loops);
+    this.router.stop();
+    if (this.tokens && this.ownTokens) await this.tokens.close().catch(() => undefined);
+    await this.closeVerifier().catch(() => undefined);
   }
 
   /** Tells producers this node is serving (so that they fail fast when none is). */
