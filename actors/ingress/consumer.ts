@@ -141,6 +141,7 @@ const FETCH_FANOUT = 16;
 const MIN_PER_FETCH = 16;
 const MAX_COMPLETE_BATCH = 100;
 const TIMEOUT_SWEEP_MS = 20;
+const SAFETY_EVERY_MS = 3000;
 
 class IngressImpl implements Ingress {
   readonly nodeId: string;
@@ -182,6 +183,7 @@ class IngressImpl implements Ingress {
   private readonly openLanes = [0, 0, 0];
   private active = 0;
   private ticks = 0;
+  private safetyTicks = 0;
   private fetching = false;
   private fetchBackoffUntil = 0;
   private fetchCursor = 0;
@@ -435,6 +437,10 @@ class IngressImpl implements Ingress {
    */
   private safetyPass(): void {
     if (this.stopping) return;
+    // Every few seconds, not every tick: it costs a script per partition and lost wake-ups are rare.
+    const tickMs = Math.max(50, Math.floor(this.leaseMs / 3));
+    const period = Math.min(SAFETY_EVERY_MS, this.staleMs / 2);
+    if (++this.safetyTicks % Math.max(1, Math.round(period / tickMs)) !== 0) return;
     const quiet: Part[] = [];
     for (const part of this.parts.values()) {
       if (part.status !== 'active') continue;
@@ -444,8 +450,7 @@ class IngressImpl implements Ingress {
     if (quiet.length && this.beyondBuffers() < this.maxHeld) {
       void this.fetchFrom(quiet, [1, 1, 1]).then(() => this.pump());
     }
-    const every = Math.max(1, Math.round(this.staleMs / 2 / Math.max(50, Math.floor(this.leaseMs / 3))));
-    if (++this.ticks % every === 0) this.sweepStale();
+    if (++this.ticks % Math.max(1, Math.round(this.staleMs / 2 / period)) === 0) this.sweepStale();
   }
 
   private afterReconnect(): void {
