@@ -3,6 +3,7 @@
 // completion must reach Redis eventually rather than be dropped.
 import { Redis, type RedisOptions } from 'ioredis';
 import { HwayError } from '../../errors.js';
+import { defineScripts } from '../../storage/scripts.js';
 
 /** A connection to copy settings from, an ioredis options object, or a redis:// URL. */
 export type RedisSource = Redis | RedisOptions | string;
@@ -16,7 +17,11 @@ function baseOptions(src: RedisSource): { url?: string; opts: RedisOptions } {
 export function connect(src: RedisSource, overrides: RedisOptions): Redis {
   const { url, opts } = baseOptions(src);
   const merged: RedisOptions = { ...opts, ...overrides };
-  return url ? new Redis(url, merged) : new Redis(merged);
+  const conn = url ? new Redis(url, merged) : new Redis(merged);
+  // Scripts are defined before the first command: an auto-pipeline created before defineCommand lacks
+  // the script's method and ioredis then throws an uncaught "results[i] is not iterable" (ioredis #1931).
+  defineScripts(conn);
+  return conn;
 }
 
 export const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
