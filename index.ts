@@ -5,3 +5,15 @@ export type { CallOptions, EnqueueOptions, Json, Priority, Task, TaskOutcome, Ta
 export type { HashName } from './actors/vault/payloads.js';
 export type { Perm } from './actors/vault/tasks.js';
 export { HwayError, isHwayError, type ErrorCode } from './errors.js';
+export {
+  WalletConnector,
+  ProofWorkerConnector,
+  GatewayClient,
+  localKeyWallet,
+  type WalletConnectorOptions,
+  type ProofWorkerConnectorOptions,
+  type SignRequest,
+  type ProofRequest,
+  type SignMeta,
+} from './actors/gateway/index.js';
+export type { SignResult, WalletInfo, MinerConnection } from './actors/gateway/producer.js';

@@ -1,6 +1,8 @@
 // The producer's client: the ingress client (enqueue, call, result) plus typed vault operations.
 // Vault tasks are keyed by their vault id, so each reaches the one node that owns that vault's
 // partition, and tasks of one vault run in order.
+import type { JsonValue, SignMeta } from './gateway/frames.js';
+import { GatewayClient, type MinerConnection, type SignResult, type WalletInfo } from './gateway/producer.js';
 import { HwayClient as IngressClient, type HwayClientOptions as IngressClientOptions } from './ingress/client.js';
 import type { CallOptions } from './ingress/task.js';
 import type { HashName } from './vault/payloads.js';
@@ -78,10 +80,51 @@ export class VaultClient {
 export class HwayClient extends IngressClient {
   readonly vault: VaultClient;
   private readonly token: string | undefined;
+  private readonly gatewayOptions: ConstructorParameters<typeof GatewayClient>[0];
+  private gw: GatewayClient | undefined;
 
   constructor(opts: HwayClientOptions = {}) {
     super(opts);
     this.token = opts.token;
     this.vault = new VaultClient(this, (): Record<string, string> => (this.token === undefined ? {} : { _token: this.token }));
+    this.gatewayOptions = {
+      ...(opts.redis === undefined ? {} : { redis: opts.redis }),
+      ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),
+      ...(opts.token === undefined ? {} : { token: opts.token }),
+    };
+  }
+
+  // ---- the signer gateway, as a producer: by address, whichever wallet (or vault) holds the key ----
+
+  /** Whether a signer of this producer's account serves `address` (eth or fil spelling). */
+  walletHas(address: string): Promise<boolean> {
+    return this.gateway().walletHas(address);
+  }
+  /** Signs `bytes` with the key of `address`; meta.type 'raw' means bytes is a 32-byte digest. */
+  walletSign(address: string, bytes: Uint8Array, meta?: SignMeta, opts?: { timeoutMs?: number }): Promise<SignResult> {
+    return this.gateway().walletSign(address, bytes, meta, opts);
+  }
+  listWallets(): Promise<WalletInfo[]> {
+    return this.gateway().listWallets();
+  }
+  listConnectedMiners(): Promise<string[]> {
+    return this.gateway().listConnectedMiners();
+  }
+  listMinerConnection(miner: string): Promise<MinerConnection> {
+    return this.gateway().listMinerConnection(miner);
+  }
+  computeProof(miner: string, sectorInfos: JsonValue, randomness: Uint8Array, opts?: { timeoutMs?: number }): Promise<JsonValue> {
+    return this.gateway().computeProof(miner, sectorInfos, randomness, opts);
+  }
+
+  override async close(): Promise<void> {
+    await this.gw?.close();
+    await super.close();
+  }
+
+  /** Created on first use: a producer that only runs tasks never opens the gateway's connections. */
+  private gateway(): GatewayClient {
+    this.gw ??= new GatewayClient(this.gatewayOptions);
+    return this.gw;
   }
 }

@@ -12,10 +12,16 @@ import { logger as makeLogger, type Logger } from '../log.js';
 import { openIpfs, type IpfsStore } from '../storage/ipfs.js';
 import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
+import { openAccess, tokenAuthorizer } from './auth.js';
+import { HwayClient } from './client.js';
+import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from './gateway/gateway.js';
+import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
+import { TokenService } from './gateway/tokens.js';
 import { createIngress, type Handler, type Ingress, type Json, type Task, type Weights } from './ingress/index.js';
 import { nodeConnection, type RedisSource } from './ingress/redis.js';
 import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
+import { vaultSigners } from './vault/signers.js';
 import { vaultHandlers, type Authorize } from './vault/tasks.js';
 import { DEFAULT_SUPERVISOR, VaultSupervisor, type SupervisorStats } from './vault/vault-supervisor.js';
 
@@ -47,7 +53,14 @@ export interface NodeOptions {
   enclaveWorkers?: number;
   ipfs?: { listen?: string[]; peers?: string[]; timeoutMs?: number };
   filNetwork?: FilNetwork;
-  /** Account check of each task; default: auth off, every task acts for account '*'. */
+  /**
+   * HS256 secret of account tokens (default HWAY_TOKEN_SECRET). When set, auth is on: every vault task
+   * and gateway request needs a token, acts for its account only, and is rate limited.
+   */
+  tokenSecret?: string;
+  /** The signer gateway on this node (default on); `false` turns it off. */
+  gateway?: false | Omit<GatewayOptions, 'redis' | 'nodeId' | 'prefix' | 'tokens' | 'tokenSecret' | 'vaultSigners'>;
+  /** Replaces the token check of vault tasks (tests, embedding services with their own auth). */
   authorize?: Authorize;
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
@@ -66,6 +79,7 @@ export interface NodeStats {
   vaults: SupervisorStats;
   ingress: ReturnType<Ingress['stats']>;
   enclave: ReturnType<Enclave['stats']>;
+  gateway: GatewayStats | null;
 }
 
 export interface HwayNode {
@@ -99,7 +113,11 @@ export function createNode(options: NodeOptions = {}): HwayNode {
   let supervisor: VaultSupervisor | undefined;
   let ingress: Ingress | undefined;
   let ipfs: Promise<IpfsStore> | undefined;
+  let tokens: TokenService | undefined;
+  let gateway: Gateway | undefined;
+  let signerClient: HwayClient | undefined;
   let started = false;
+  const tokenSecret = options.tokenSecret ?? (env.HWAY_TOKEN_SECRET || undefined);
 
   const openStore = (): Promise<IpfsStore> => {
     ipfs ??= openIpfs({ dataDir, ...(options.ipfs?.listen ? { listen: options.ipfs.listen } : {}), ...(options.ipfs?.peers ? { peers: options.ipfs.peers } : {}), logger: log.child({ component: 'ipfs' }) });
@@ -166,8 +184,14 @@ export function createNode(options: NodeOptions = {}): HwayNode {
         },
         { ...DEFAULT_SUPERVISOR, ...(options.passivateMs === undefined ? {} : { passivateMs: options.passivateMs }), ...(options.mailboxLimit === undefined ? {} : { mailboxLimit: options.mailboxLimit }) },
       );
+      if (tokenSecret !== undefined) {
+        tokens = new TokenService({ redis: redisSrc, secret: tokenSecret, prefix, logger: log.child({ component: 'tokens' }) });
+        await tokens.whenReady();
+      }
+      const limits = options.gateway === false ? DEFAULT_LIMITS : (options.gateway?.rateLimits ?? DEFAULT_LIMITS);
+      const authorize = options.authorize ?? (tokens === undefined ? openAccess : tokenAuthorizer(tokens, new RateLimiter(redis, limits, prefix)));
       const handlers: Record<string, Handler> = {
-        ...vaultHandlers({ supervisor, enclave, partitions, authorize: options.authorize ?? (async () => '*') }),
+        ...vaultHandlers({ supervisor, enclave, partitions, authorize }),
         ...Object.fromEntries(extraTasks),
       };
       ingress = createIngress({
@@ -184,13 +208,30 @@ export function createNode(options: NodeOptions = {}): HwayNode {
         ...(options.shutdownMs === undefined ? {} : { shutdownMs: options.shutdownMs }),
       });
       await ingress.start();
-      log.info('node started', { partitions, dataDir });
+      if (options.gateway !== false) {
+        // The node's vaults are signers too: the gateway reaches them through vault:sign tasks.
+        signerClient = new HwayClient({ redis: redisSrc, prefix, partitions, callTimeoutMs: 20_000 });
+        gateway = await startGateway({
+          ...(options.gateway ?? {}),
+          redis: redisSrc,
+          nodeId,
+          prefix,
+          ...(tokens === undefined ? {} : { tokens }),
+          vaultSigners: vaultSigners(store, signerClient, tokens),
+          logger: log.child({ component: 'gateway' }),
+        });
+      }
+      log.info('node started', { partitions, dataDir, gateway: gateway !== undefined, auth: tokens !== undefined });
     },
 
     async stop(): Promise<void> {
       if (!started) return;
       started = false;
+      await gateway?.stop(); // no new signing requests for the vaults
+      gateway = undefined;
       await ingress?.stop(); // stop fetching, let in-flight tasks finish, release the leases
+      await signerClient?.close();
+      await tokens?.close();
       await supervisor?.stop();
       if (system !== undefined) stopActor(system);
       await enclave?.close();
@@ -202,7 +243,14 @@ export function createNode(options: NodeOptions = {}): HwayNode {
 
     async stats(): Promise<NodeStats> {
       if (ingress === undefined || supervisor === undefined || enclave === undefined) throw new HwayError('E_CLOSED', 'node is not started');
-      return { nodeId, partitions: ingress.ownedPartitions(), vaults: await supervisor.stats(), ingress: ingress.stats(), enclave: enclave.stats() };
+      return {
+        nodeId,
+        partitions: ingress.ownedPartitions(),
+        vaults: await supervisor.stats(),
+        ingress: ingress.stats(),
+        enclave: enclave.stats(),
+        gateway: gateway === undefined ? null : gateway.stats(),
+      };
     },
 
     ipfs: openStore,

@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../actors/client.js';
-import type { VaultSigners } from '../actors/gateway/index.js';
 import { HwayError, isHwayError, type ErrorCode } from '../errors.js';
 
 export interface Io {
@@ -341,25 +340,4 @@ export function table(rows: string[][]): string {
   if (rows.length === 0) return '';
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
-
-// ---- the node's vaults as gateway signers ----
-
-/**
- * Lets the signer gateway answer `walletSign` for an address held by one of the runtime's vaults:
- * the address index of the vault store finds the vault (only within the asking account), and the
- * signature is made by a vault:sign task, so that it runs on the node owning that vault, in order
- * with the vault's other operations.
- */
-export function vaultSigners(byAddress: (address: string) => Promise<{ account: string; vaultId: string } | null>, client: HwayClient): VaultSigners {
-  return {
-    async lookup(account: string, address: string): Promise<string | null> {
-      const v = await byAddress(address);
-      return v !== null && v.account === account ? v.vaultId : null;
-    },
-    async sign(vaultId: string, digest32: Uint8Array): Promise<{ signature: Uint8Array; recovery: number }> {
-      const r = await client.vault.sign(vaultId, digest32, { hash: 'none' });
-      return { signature: new Uint8Array(Buffer.from(r.signature, 'hex')), recovery: r.recovery };
-    },
-  };
 }

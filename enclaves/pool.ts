@@ -168,7 +168,7 @@ export class EnclavePool {
   private seq = 0;
   private nextInst = 1;
 
-  constructor(private readonly opts: PoolOptions) {
+  constructor(opts: PoolOptions) {
     const log = opts.logger ?? makeLogger('enclave-pool');
     this.fast = Array.from({ length: Math.max(1, opts.workers) }, (_, i) => new WorkerSlot(`enclave-${i}`, opts, opts.maxBatch, log));
     this.kdf = Array.from({ length: Math.max(1, opts.kdfWorkers) }, (_, i) => new WorkerSlot(`enclave-kdf-${i}`, opts, 1, log));

@@ -51,7 +51,8 @@ import { TokenService, requirePerm, type Perm, type TokenClaims } from './tokens
 export interface VaultSigners {
   /** The vault of `account` holding `address` (canonical spelling), or null. */
   lookup(account: string, address: string): Promise<string | null>;
-  sign(vaultId: string, digest32: Uint8Array, meta: SignMeta): Promise<{ signature: Uint8Array; recovery: number }>;
+  /** Signs for `account` (the producer's, already checked by the gateway). */
+  sign(vaultId: string, digest32: Uint8Array, meta: SignMeta, account: string): Promise<{ signature: Uint8Array; recovery: number }>;
 }
 
 export type { Verifier } from './verify.js';
@@ -751,7 +752,7 @@ class GatewayNode implements Gateway {
   private async signWithVault(account: string, address: string, vaultId: string, bytes: string, meta: SignMeta): Promise<JsonValue> {
     const digest = knownDigest(unhex(bytes), meta.type);
     if (!digest) throw bad(`a vault signs meta.type raw, sha256 or keccak256, not "${meta.type}"`);
-    const r = await this.opts.vaultSigners!.sign(vaultId, digest, meta);
+    const r = await this.opts.vaultSigners!.sign(vaultId, digest, meta, account);
     const sig = r.signature;
     const pk = sig.length === 64 ? recoverKey(digest, hex(sig), r.recovery) : undefined;
     if (!pk || !addressMatchesKey(address, pk)) throw new HwayError('E_INTERNAL', `vault ${vaultId} returned a signature that does not match ${address}`);

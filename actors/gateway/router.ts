@@ -53,7 +53,7 @@ export class Router {
   private readonly queued: number[];
   private readonly maxQueue: number;
 
-  constructor(private readonly opts: RouterOptions) {
+  constructor(opts: RouterOptions) {
     const R = opts.shards ?? 4;
     const ttl = opts.ttlMs ?? 30_000;
     const negTtl = opts.negativeTtlMs ?? 1000;

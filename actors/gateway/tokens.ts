@@ -86,6 +86,7 @@ export class TokenService {
   private readonly conn: Redis;
   private sub: Redis | undefined;
   private readonly cache = new Map<string, Cached>();
+  private readonly internal = new Map<string, { token: string; exp: number }>();
   private readonly byJti = new Map<string, Set<string>>();
   private readonly recheckMs: number;
   private readonly maxCached: number;
@@ -180,6 +181,29 @@ export class TokenService {
     const claims: TokenClaims = { account: sub, perm, jti, exp };
     this.remember(token, { claims, checkedAt });
     return claims;
+  }
+
+  /**
+   * A short-lived token the node itself uses to act for `account` on a path the account's own token
+   * already authorized (the gateway's vault signers run a vault:sign task for the producer). It is
+   * not listed among issued tokens; its id starts with "internal:" so rate limits, already charged to
+   * the producer's token, are not charged twice.
+   */
+  async mintInternal(account: string, perm: Perm): Promise<string> {
+    const key = `${account}\u0000${perm}`;
+    const hit = this.internal.get(key);
+    const now = Math.floor(Date.now() / 1000);
+    if (hit !== undefined && hit.exp - now > 60) return hit.token;
+    const exp = now + 300;
+    const token = await new SignJWT({ perm })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setSubject(account)
+      .setJti(`internal:${randomUUID()}`)
+      .setIssuedAt()
+      .setExpirationTime(exp)
+      .sign(this.key);
+    this.internal.set(key, { token, exp });
+    return token;
   }
 
   /** Revoke by id; every node refuses the token within 1 s. Resolves false if the id was never issued here. */

@@ -7,19 +7,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { delimiter, join } from 'node:path';
 import winston from 'winston';
 import type { Redis } from 'ioredis';
 import type { HwayClient } from '../../actors/client.js';
 import type { HwayNode } from '../../actors/node.js';
 import { isHwayError } from '../../errors.js';
 import { setRootLogger } from '../../log.js';
-import type { VaultSigners } from '../../actors/gateway/index.js';
-import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, vaultSigners, type Command, type Io } from '../cli.js';
+import { GatewayClient, localKeyWallet, WalletConnector } from '../../actors/gateway/index.js';
+import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
   redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use; a private one runs when none answers and redis-server is on PATH' },
@@ -122,32 +121,6 @@ async function deletePrefix(r: Redis, prefix: string): Promise<void> {
 
 const short = (hex: string, n = 8): string => (hex.length > 2 * n + 1 ? `${hex.slice(0, n)}…${hex.slice(-n)}` : hex);
 
-/**
- * The parts of the signer gateway the demo drives, typed structurally and checked at run time: the
- * gateway is built separately and may be absent (or different) in a build.
- */
-interface GatewayModule {
-  startGateway(o: { redis: string; prefix: string; vaultSigners?: VaultSigners }): Promise<{ stop(): Promise<void> }>;
-  WalletConnector: new (o: Record<string, unknown>) => { connect(): Promise<{ accepted: string[] }>; close(): Promise<void> };
-  localKeyWallet(keys: Uint8Array[], o?: { form?: 'eth' | 'fil' | 'both' }): Record<string, unknown> & { addresses: string[] };
-  GatewayClient: new (o: { redis: string; prefix: string; timeoutMs?: number }) => {
-    walletSign(address: string, bytes: Uint8Array, meta?: { type: string }): Promise<{ signature: string; recovery: number; via: string }>;
-    close(): Promise<void>;
-  };
-}
-
-async function loadGateway(): Promise<GatewayModule | undefined> {
-  const file = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'actors', 'gateway', 'index.ts');
-  if (!existsSync(file)) return undefined;
-  try {
-    const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-    const fns = ['startGateway', 'WalletConnector', 'localKeyWallet', 'GatewayClient'];
-    return fns.every((f) => typeof mod[f] === 'function') ? (mod as unknown as GatewayModule) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export const command: Command = {
   name: 'demo',
   summary: 'the whole runtime once, self-contained: vault ops, IPFS export/import, errors, stats',
@@ -187,12 +160,6 @@ export const command: Command = {
       if (unreachable === undefined) print(s);
       return s.ok ? value : undefined;
     }
-    const skip = (name: string, detail: string): void => {
-      const s: DemoStep = { name, ok: true, ms: 0, detail, skipped: true };
-      steps.push(s);
-      print(s);
-    };
-
     const tag = randomBytes(3).toString('hex');
     const prefixA = `hway-demo-${tag}`;
     const prefixB = `hway-demo-${tag}-b`;
@@ -340,39 +307,31 @@ export const command: Command = {
         }
       }
 
-      // 12. Gateway, when this build has one: a wallet process (here in-process, its key held by the
-      // wallet, never by the node) proves its key, then a producer asks for a signature by address.
-      const gw = await loadGateway();
-      if (gw === undefined) skip('gateway', 'skipped: the signer gateway is not part of this build');
-      else {
-        const sk = secp256k1.utils.randomSecretKey();
-        const wallet = await step('gateway: wallet', async () => {
-          const g = await gw.startGateway({ redis: url, prefix: prefixA, vaultSigners: vaultSigners((a) => nodeA.store.byAddress(a), client) });
-          stoppers.push(() => g.stop());
-          const local = gw.localKeyWallet([sk], { form: 'eth' });
-          const w = new gw.WalletConnector({ redis: url, prefix: prefixA, ...local });
-          stoppers.unshift(() => w.close());
-          const welcome = await w.connect();
-          const address = local.addresses[0]!;
-          return { value: address, ok: welcome.accepted.includes(address), detail: `a wallet proved its key for ${address} and is routed` };
+      // 12. The node's signer gateway: a wallet (here in-process, its key held by the wallet, never by
+      // the node) proves its key, then a producer asks for a signature by address alone.
+      const sk = secp256k1.utils.randomSecretKey();
+      const wallet = await step('gateway: wallet', async () => {
+        const local = localKeyWallet([sk], { form: 'eth' });
+        const w = new WalletConnector({ redis: url, prefix: prefixA, ...local });
+        stoppers.unshift(() => w.close());
+        const welcome = await w.connect();
+        const address = local.addresses[0]!;
+        return { value: address, ok: welcome.accepted.includes(address), detail: `a wallet proved its key for ${address} and is routed` };
+      });
+      if (wallet) {
+        const producer = new GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 10_000 });
+        stoppers.unshift(() => producer.close());
+        await step('gateway: sign', async () => {
+          const r = await producer.walletSign(wallet, Buffer.from(MESSAGE), { type: 'sha256' });
+          const digest = createHash('sha256').update(MESSAGE).digest();
+          const valid = secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, secp256k1.getPublicKey(sk), { prehash: false });
+          return { value: r, ok: valid, detail: `a producer asked by address; the wallet signed (via connection ${r.via.slice(0, 8)}): signature ${valid ? 'verified' : 'INVALID'}` };
         });
-        if (wallet) {
-          await step('gateway: sign', async () => {
-            const producer = new gw.GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 10_000 });
-            stoppers.unshift(() => producer.close());
-            const r = await producer.walletSign(wallet, Buffer.from(MESSAGE), { type: 'sha256' });
-            const digest = createHash('sha256').update(MESSAGE).digest();
-            const valid = secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, secp256k1.getPublicKey(sk), { prehash: false });
-            return { value: r, ok: valid, detail: `a producer asked by address; the wallet signed (via connection ${r.via.slice(0, 8)}): signature ${valid ? 'verified' : 'INVALID'}` };
-          });
-          await step('gateway: vault', async () => {
-            const producer = new gw.GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 10_000 });
-            stoppers.unshift(() => producer.close());
-            const r = await producer.walletSign(v.addresses.eth, Buffer.from(MESSAGE), { type: 'sha256' });
-            const same = sig !== undefined && r.signature === sig.signature;
-            return { value: r, ok: same && r.via === `vault:${vaultId}`, detail: `by the vault's eth address: signed ${r.via === `vault:${vaultId}` ? `by ${r.via}` : `via ${r.via}`}, ${same ? 'same signature as vault sign' : 'DIFFERENT signature'}` };
-          });
-        }
+        await step('gateway: vault', async () => {
+          const r = await producer.walletSign(v.addresses.eth, Buffer.from(MESSAGE), { type: 'sha256' });
+          const same = sig !== undefined && r.signature === sig.signature;
+          return { value: r, ok: same && r.via === `vault:${vaultId}`, detail: `by the vault's eth address: signed ${r.via === `vault:${vaultId}` ? `by ${r.via}` : `via ${r.via}`}, ${same ? 'same signature as vault sign' : 'DIFFERENT signature'}` };
+        });
       }
 
       // 13. Stats.

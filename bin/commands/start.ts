@@ -3,9 +3,7 @@
 // membership, so that other nodes take its partitions at once rather than after lease expiry.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { HwayClient } from '../../actors/client.js';
-import type { Gateway } from '../../actors/gateway/index.js';
-import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, vaultSigners, type Command, type Io } from '../cli.js';
+import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
   ...REDIS_FLAGS,
@@ -65,16 +63,11 @@ export const command: Command = {
       env: io.env,
       ...(nodeId === undefined ? {} : { nodeId }),
       ...(listen.length || peers.length ? { ipfs: { ...(listen.length ? { listen } : {}), ...(peers.length ? { peers } : {}) } } : {}),
+      ...(flags['no-gateway'] ? { gateway: false as const } : {}),
     });
 
-    let gateway: Gateway | undefined;
-    let signer: HwayClient | undefined;
-    const stopAll = async (): Promise<void> => {
-      // The gateway first (no new requests for the vaults), then the node drains its tasks.
-      await gateway?.stop();
-      await signer?.close();
-      await node.stop();
-    };
+    // node.stop() stops the gateway first (no new requests for the vaults), then drains its tasks.
+    const stopAll = (): Promise<void> => node.stop();
     let starting: Promise<void> | undefined;
     let stopping: Promise<void> | undefined;
     let signals = 0;
@@ -103,28 +96,14 @@ export const command: Command = {
       process.on('SIGTERM', onSignal);
     });
 
-    starting = (async () => {
-      await node.start();
-      if (!flags['no-gateway']) {
-        const [{ startGateway }, { HwayClient: Client }] = await Promise.all([import('../../actors/gateway/index.js'), import('../../actors/client.js')]);
-        signer = new Client({ redis, prefix, partitions, callTimeoutMs: 20_000 });
-        const secret = io.env.HWAY_TOKEN_SECRET;
-        gateway = await startGateway({
-          redis,
-          prefix,
-          nodeId: node.nodeId,
-          vaultSigners: vaultSigners((a) => node.store.byAddress(a), signer),
-          ...(secret ? { tokenSecret: secret } : {}),
-        });
-      }
-    })();
+    starting = node.start();
     await starting;
+    const gateway = !flags['no-gateway'];
     if (!keyFromEnv && !hadKeyFile && existsSync(keyFile)) {
       process.stderr.write(`hway: created master key file ${keyFile} (mode 0600): back it up, every vault sealed by this node depends on it\n`);
     }
-    if (gateway && (io.env.HWAY_TOKEN_SECRET ?? '') !== '') {
-      // Say it rather than let a user believe every path is authenticated (see createNode's authorize).
-      process.stderr.write('hway: HWAY_TOKEN_SECRET is set: the gateway checks tokens; vault:* tasks on this node are not authorized by token yet\n');
+    if ((io.env.HWAY_TOKEN_SECRET ?? '') === '') {
+      process.stderr.write('hway: auth is off (no HWAY_TOKEN_SECRET): every producer reaches every vault of the default account\n');
     }
     const multiaddrs = listen.length ? (await node.ipfs()).multiaddrs() : [];
     const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs };

@@ -1,0 +1,104 @@
+// Auth on the vault path: with a token secret, every vault task needs a token, acts for its account
+// only, needs the permission of its type, and is rate limited; a vault's address reaches its actor
+// through the gateway only for its own account (signed under an internal token of that account).
+import { afterAll, beforeAll, expect, test } from '@jest/globals';
+import { secp256k1 } from '@noble/curves/secp256k1.js';
+import { createHash, randomBytes } from 'node:crypto';
+import { HwayClient } from '../actors/client.js';
+import { TokenService } from '../actors/gateway/tokens.js';
+import type { HwayNode } from '../actors/node.js';
+import { HwayError } from '../errors.js';
+import { REDIS, testCluster } from './helpers/node.js';
+
+const cluster = testCluster('auth');
+const secret = randomBytes(32).toString('hex');
+let node: HwayNode;
+let tokens: TokenService;
+const t: Record<string, string> = {};
+const digest = createHash('sha256').update('auth').digest();
+
+beforeAll(async () => {
+  node = cluster.node({ tokenSecret: secret, gateway: { rateLimits: { token: { rate: 5, burst: 40 }, account: { rate: 1000, burst: 1000 } } } });
+  await node.start();
+  tokens = new TokenService({ redis: REDIS, secret, prefix: cluster.prefix, subscribe: false });
+  for (const [name, account, perm] of [
+    ['alice', 'alice', 'admin'],
+    ['aliceRead', 'alice', 'read'],
+    ['bob', 'bob', 'admin'],
+    ['revoked', 'alice', 'admin'],
+  ] as const) {
+    t[name] = (await tokens.issue({ account, perm, ttlSec: 600 })).token;
+  }
+});
+afterAll(async () => {
+  await tokens.close();
+  await cluster.cleanup();
+});
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+    return 'ok';
+  } catch (err) {
+    return err instanceof HwayError ? err.code : String(err);
+  }
+}
+
+test('tokens, permissions and account isolation on vault tasks', async () => {
+  const anon = cluster.client();
+  const alice = cluster.client({ token: t.alice! });
+  const aliceRead = cluster.client({ token: t.aliceRead! });
+  const bob = cluster.client({ token: t.bob! });
+
+  expect(await code(anon.vault.generate('a1'))).toBe('E_UNAUTHORIZED');
+  expect(await code(cluster.client({ token: 'not.a.jwt' }).vault.generate('a1'))).toBe('E_UNAUTHORIZED');
+  expect(await code(aliceRead.vault.generate('a1'))).toBe('E_FORBIDDEN'); // read < write
+
+  const v = await alice.vault.generate('a1');
+  expect((await alice.vault.info('a1')).account).toBe('alice');
+  expect(await code(aliceRead.vault.sign('a1', digest))).toBe('E_FORBIDDEN'); // read < sign
+  expect((await aliceRead.vault.info('a1')).vaultId).toBe('a1'); // read is enough to look
+  expect(await code(bob.vault.sign('a1', digest))).toBe('E_FORBIDDEN'); // another account
+  expect(await code(bob.vault.export('a1', 'pw'))).toBe('E_FORBIDDEN');
+  const s = await alice.vault.sign('a1', digest);
+  expect(secp256k1.verify(Buffer.from(s.signature, 'hex'), digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
+
+  // Bob's vault of the same name space is his own.
+  await bob.vault.generate('b1');
+  expect(await code(alice.vault.refresh('b1'))).toBe('E_FORBIDDEN');
+
+  // Revocation: refused from then on.
+  const revoked = cluster.client({ token: t.revoked! });
+  await revoked.vault.info('a1');
+  const jti = (await tokens.verifyToken(t.revoked!)).jti;
+  await tokens.revoke(jti);
+  await new Promise((r) => setTimeout(r, 1100));
+  expect(await code(revoked.vault.info('a1'))).toBe('E_UNAUTHORIZED');
+});
+
+test("through the gateway, a vault's address signs for its own account only", async () => {
+  const alice = cluster.client({ token: t.alice! });
+  const bob = cluster.client({ token: t.bob! });
+  const v = await alice.vault.generate('gw-a');
+  expect(await alice.walletHas(v.addresses.eth)).toBe(true);
+  expect(await bob.walletHas(v.addresses.eth)).toBe(false);
+  const r = await alice.walletSign(v.addresses.fil, digest);
+  expect(r.via).toBe('vault:gw-a');
+  expect(secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
+  expect(await code(bob.walletSign(v.addresses.eth, digest))).toBe('E_NO_WALLET');
+});
+
+test('vault tasks are rate limited per token, with a retry-after', async () => {
+  const fresh = (await tokens.issue({ account: 'carol', perm: 'admin', ttlSec: 600 })).token;
+  const carol = new HwayClient({ redis: REDIS, prefix: cluster.prefix, partitions: cluster.partitions, token: fresh });
+  try {
+    await carol.vault.generate('c1');
+    const results = await Promise.allSettled(Array.from({ length: 80 }, () => carol.vault.info('c1')));
+    const limited = results.filter((r) => r.status === 'rejected' && (r.reason as HwayError).code === 'E_RATE_LIMITED');
+    expect(limited.length).toBeGreaterThan(0);
+    expect((limited[0] as PromiseRejectedResult).reason.message).toMatch(/retry after \d+ ms/);
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBeGreaterThanOrEqual(30); // the burst passed
+  } finally {
+    await carol.close();
+  }
+});
