@@ -89,6 +89,8 @@ interface Part {
   /** Per priority: the last fetch came back short, so Redis probably has nothing more. */
   exhausted: [boolean, boolean, boolean];
   inflight: number;
+  /** A fetch round is reading this partition. */
+  reading: boolean;
   /** Bumped by every wake-up; a fetch sent before a wake-up must not mark the partition exhausted. */
   wakeSeq: number;
   drained: Array<() => void>;
@@ -138,6 +140,7 @@ type Row = [number, string, string | null, string?, string?, string?, string?, s
 const PROMOTE_BATCH = 500;
 const CLAIM_BATCH = 200;
 const FETCH_FANOUT = 16;
+const MAX_FETCHES = 2;
 const MIN_PER_FETCH = 16;
 const MAX_COMPLETE_BATCH = 100;
 const TIMEOUT_SWEEP_MS = 20;
@@ -184,7 +187,9 @@ class IngressImpl implements Ingress {
   private active = 0;
   private ticks = 0;
   private safetyTicks = 0;
-  private fetching = false;
+  /** Fetch rounds in flight (a second one may start while the first is on the wire). */
+  private fetching = 0;
+  private backingOff = false;
   private fetchBackoffUntil = 0;
   private fetchCursor = 0;
   private pumping = false;
@@ -299,7 +304,7 @@ class IngressImpl implements Ingress {
     if (this.stopping) return;
     const old = this.parts.get(p);
     if (old) this.removePartition(p);
-    const part: Part = { p, epoch, status: 'claiming', exhausted: [false, false, false], inflight: 0, wakeSeq: 0, drained: [], timer: undefined, promoting: false };
+    const part: Part = { p, epoch, status: 'claiming', exhausted: [false, false, false], inflight: 0, reading: false, wakeSeq: 0, drained: [], timer: undefined, promoting: false };
     this.parts.set(p, part);
     for (let i = 0; i < 3; i++) this.openLanes[i]!++;
     const ch = this.keys.wakeChannel(p);
@@ -562,40 +567,45 @@ class IngressImpl implements Ingress {
   }
 
   private async refill(): Promise<void> {
-    if (this.fetching || this.stopping || !this.needsRefill()) return;
+    if (this.fetching >= MAX_FETCHES || this.backingOff || this.stopping || !this.needsRefill()) return;
     const wait = this.fetchBackoffUntil - Date.now();
     if (wait > 0) {
-      this.fetching = true;
+      this.backingOff = true;
       setTimeout(() => {
-        this.fetching = false;
+        this.backingOff = false;
         this.pump();
       }, wait);
       return;
     }
     const lanes = this.laneNeeds();
-    const isOpen = (part: Part) => part.status === 'active' && lanes.some((need, i) => need > 0 && !part.exhausted[i]);
+    // A partition already being read is left to that round.
+    const isOpen = (part: Part) => part.status === 'active' && !part.reading && lanes.some((need, i) => need > 0 && !part.exhausted[i]);
     const open: Part[] = [];
     for (const part of this.parts.values()) if (isOpen(part)) open.push(part);
     if (open.length === 0) return;
     // Few partitions, many entries each: fewer script calls, and completions that batch per partition.
     const maxNeed = Math.max(...lanes);
     const n = Math.min(open.length, FETCH_FANOUT, Math.max(1, Math.ceil(maxNeed / MIN_PER_FETCH)));
-    // Partitions that just announced new work go first, so a wake-up is served within a round trip
-    // even when many partitions are open.
-    // Woken partitions were idle a moment ago and hold little: all of them are read at once.
+    // Partitions that just announced new work go first, and all of them (they were idle a moment
+    // ago and hold little), so that a wake-up is served within a round trip.
     const chosen: Part[] = [];
-    for (const part of this.hot) if (isOpen(part)) chosen.push(part);
-    this.hot.clear();
+    for (const part of this.hot) {
+      if (!isOpen(part)) continue;
+      chosen.push(part);
+      this.hot.delete(part);
+    }
     const start = this.fetchCursor++ % open.length;
     for (let j = 0; j < open.length && chosen.length < n; j++) {
       const part = open[(start + j) % open.length]!;
       if (!chosen.includes(part)) chosen.push(part);
     }
-    this.fetching = true;
+    this.fetching++;
+    for (const part of chosen) part.reading = true;
     try {
       await this.fetchFrom(chosen, lanes.map((need) => Math.ceil(need / chosen.length)));
     } finally {
-      this.fetching = false;
+      this.fetching--;
+      for (const part of chosen) part.reading = false;
     }
     this.pump();
   }
