@@ -281,7 +281,8 @@ class IngressImpl implements Ingress {
   private async doStop(): Promise<void> {
     if (!this.started) return;
     this.stopping = true;
-    await this.leases.stop();
+    // Leases stay renewed while in-flight tasks finish: another node must not claim them meanwhile.
+    this.leases.freeze();
     // Not-yet-started entries stay in the PEL; whoever owns the partition next claims them.
     for (const part of this.parts.values()) this.purge(part);
     const deadline = Date.now() + this.shutdownMs;
@@ -291,6 +292,7 @@ class IngressImpl implements Ingress {
       for (const a of this.running.values()) a.abort(new HwayError('E_CLOSED', 'node shutting down'));
     }
     if (this.sweeper) clearInterval(this.sweeper);
+    await this.leases.stop();
     for (const part of this.parts.values()) this.closePart(part);
     this.parts.clear();
     await withTimeout(this.leases.releaseAll(), 2000).catch((e: unknown) => this.log.warn('lease release on stop failed', { error: String(e) }));

@@ -37,6 +37,7 @@ export class LeaseManager {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
   private stopped = false;
+  private frozen = false;
   private members: string[] = [];
 
   constructor(
@@ -100,7 +101,7 @@ export class LeaseManager {
     const members = (await runScript(this.conn, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '0'])) as string[];
     this.members = members;
     await this.renew(sentAt);
-    if (this.stopped) return;
+    if (this.stopped || this.frozen) return;
     const target = targetFor(this.partitions, members.length, members.indexOf(this.nodeId));
     const held = this.owned();
     if (held.length > target) {
@@ -181,6 +182,12 @@ export class LeaseManager {
       .finally(() => {
         if (this.leases.get(p) === l) this.leases.delete(p);
       });
+  }
+
+  /** Keep renewing (and heartbeating) but take and give up nothing more: a node shutting down
+   * holds its partitions until its in-flight tasks are done, then releases them. */
+  freeze(): void {
+    this.frozen = true;
   }
 
   /** Stop ticking; release every lease (callers drain first) and leave the membership. */
