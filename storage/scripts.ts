@@ -21,6 +21,13 @@ const SCRIPTS = {
   heartbeat: 1,
   vault_put: 2,
   vault_delete: 2,
+  // The signer gateway's: a registration touches one route set per address.
+  gw_register: null,
+  gw_unregister: null,
+  gw_unroute: null,
+  gw_route: null,
+  gw_heartbeat: null,
+  ratelimit: null,
 } satisfies Record<string, number | null>;
 
 export type ScriptName = keyof typeof SCRIPTS;

@@ -10,7 +10,7 @@ import { logger as makeLogger, type Logger } from '../../log.js';
 import { backoff, connect, whenReady, type RedisSource } from '../ingress/redis.js';
 import { parseJson, parseToWallet, type ConnFrame, type JsonValue, type ToWalletFrame, type WalletKind } from './frames.js';
 import { GwKeys } from './keys.js';
-import { runGw } from './scripts.js';
+import { runScript } from '../../storage/scripts.js';
 
 export interface ConnectorOptions {
   redis: RedisSource;
@@ -257,7 +257,7 @@ export abstract class GatewayConnection extends EventEmitter {
   private async beat(): Promise<void> {
     if (this.hbPaused || this.state !== 'connected') return;
     try {
-      const alive = await runGw(this.cmd, 'gw_heartbeat', [this.keys.conn(this.connId)], []);
+      const alive = await runScript(this.cmd, 'gw_heartbeat', [this.keys.conn(this.connId)], []);
       if (alive !== 1) this.lost('evicted by the gateway');
     } catch (e) {
       this.log.debug('heartbeat failed', { error: e instanceof Error ? e.message : String(e) });

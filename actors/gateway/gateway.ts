@@ -41,7 +41,7 @@ import {
 import { GwKeys, HELLO_GROUP, type RouteKind } from './keys.js';
 import { DEFAULT_LIMITS, RateLimitedError, RateLimiter, type RateLimits } from './ratelimit.js';
 import { Router, type Route, type RouteConn } from './router.js';
-import { runGw } from './scripts.js';
+import { runScript } from '../../storage/scripts.js';
 import { nobleVerifier, wasmVerifier, type Verifier } from './verify.js';
 
 export { nobleVerifier };
@@ -427,7 +427,7 @@ class GatewayNode implements Gateway {
 
   private async register(conn: string, account: string, kind: WalletKind, mode: 'new' | 'add', routes: Array<{ key: string; info: RouteInfo }>): Promise<void> {
     const ttl = this.heartbeatMs * 3;
-    const ok = await runGw(
+    const ok = await runScript(
       this.cmd,
       'gw_register',
       [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns(), ...routes.map((r) => r.key)],
@@ -469,13 +469,13 @@ class GatewayNode implements Gateway {
       if (!field.startsWith('_') && !drop.includes(field) && pks.has((JSON.parse(v) as RouteInfo).pk ?? '')) drop.push(field);
     }
     if (drop.length === 0) return;
-    await runGw(this.cmd, 'gw_unroute', [this.keys.connInfo(conn), ...drop], [conn]);
+    await runScript(this.cmd, 'gw_unroute', [this.keys.connInfo(conn), ...drop], [conn]);
     await this.publishEvent({ t: 'routes', conn, routes: drop });
     this.log.info('routes removed', { conn, count: drop.length });
   }
 
   private async unregister(conn: string, reason: string): Promise<void> {
-    const routes = (await runGw(this.cmd, 'gw_unregister', [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns()], [conn])) as string[];
+    const routes = (await runScript(this.cmd, 'gw_unregister', [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns()], [conn])) as string[];
     this.markDown(conn);
     if (reason !== 'bye') this.counters.evicted++;
     await this.publishEvent({ t: 'down', conn, routes });
@@ -546,7 +546,7 @@ class GatewayNode implements Gateway {
   // ---------------------------------------------------------------- routes
 
   private async loadRoute(key: string): Promise<Route> {
-    const flat = (await runGw(this.fast, 'gw_route', [key], [this.keys.connPrefix(), this.keys.connInfoPrefix()])) as string[];
+    const flat = (await runScript(this.fast, 'gw_route', [key], [this.keys.connPrefix(), this.keys.connInfoPrefix()])) as string[];
     const conns: RouteConn[] = [];
     for (let i = 0; i + 1 < flat.length; i += 2) {
       const info = JSON.parse(flat[i + 1]!) as RouteInfo;

@@ -8,7 +8,7 @@ import type { Redis } from 'ioredis';
 import { HwayError } from '../../errors.js';
 import { isConnectionError } from '../ingress/redis.js';
 import { GwKeys } from './keys.js';
-import { runGw } from './scripts.js';
+import { runScript } from '../../storage/scripts.js';
 
 export interface Limit {
   /** Tokens added per second. */
@@ -62,7 +62,7 @@ export class RateLimiter {
   async take(account: string, jti: string, cost = 1, publish?: { channel: string; message: string }): Promise<number> {
     let res: unknown;
     try {
-      res = await runGw(
+      res = await runScript(
         this.redis,
         'ratelimit',
         [this.keys.bucketToken(account, jti), this.keys.bucketAccount(account)],
