@@ -2,7 +2,7 @@
 // type checking is a separate step of `npm test` (tsc --noEmit), see ../shared/STACK.md.
 import { createDefaultEsmPreset } from 'ts-jest';
 
-const preset = createDefaultEsmPreset({ tsconfig: { isolatedModules: true, allowImportingTsExtensions: true } });
+const preset = createDefaultEsmPreset({ tsconfig: { isolatedModules: true } });
 
 export default {
   ...preset,

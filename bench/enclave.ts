@@ -3,9 +3,9 @@
 //   npm run bench:enclave [-- --json] [-- --seconds S] [-- --instances N]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
-import { Enclave, type VaultEnclave } from '../enclaves/enclave.ts';
-import { ring } from '../enclaves/master-keys.ts';
-import { fmt, table, throughput, throughputSync, wantsJson, type Row } from './report.ts';
+import { Enclave, type VaultEnclave } from '../enclaves/enclave.js';
+import { ring } from '../enclaves/master-keys.js';
+import { fmt, table, throughput, throughputSync, wantsJson, type Row } from './report.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);

@@ -10,12 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import winston from 'winston';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { startGateway, nobleVerifier } from '../actors/gateway/gateway.ts';
-import { GatewayClient } from '../actors/gateway/producer.ts';
-import { TokenService } from '../actors/gateway/tokens.ts';
-import { GwKeys } from '../actors/gateway/keys.ts';
-import { addressesOf } from '../enclaves/addresses.ts';
-import { fmt, percentile, table, throughput, wantsJson, type Row } from './report.ts';
+import { startGateway, nobleVerifier } from '../actors/gateway/gateway.js';
+import { GatewayClient } from '../actors/gateway/producer.js';
+import { TokenService } from '../actors/gateway/tokens.js';
+import { GwKeys } from '../actors/gateway/keys.js';
+import { addressesOf } from '../enclaves/addresses.js';
+import { fmt, percentile, table, throughput, wantsJson, type Row } from './report.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => {

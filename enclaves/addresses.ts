@@ -8,8 +8,8 @@
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { blake2b } from '@noble/hashes/blake2.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
-import { HwayError } from '../errors.ts';
-import { base32Decode, base32Encode } from './base32.ts';
+import { HwayError } from '../errors.js';
+import { base32Decode, base32Encode } from './base32.js';
 
 export type FilNetwork = 'f' | 't';
 

@@ -2,12 +2,12 @@
 // many plugin instances), one `VaultEnclave` instance per vault. The host only ever handles sealed
 // data, public keys, signatures and password envelopes; private keys exist only inside the wasm.
 import { availableParallelism } from 'node:os';
-import { HwayError } from '../errors.ts';
-import type { Logger } from '../log.ts';
-import { decodeOutput, encodeFrame, expectSize, readU32le } from './frame.ts';
-import { enclaveConfig, type MasterKeyRing } from './master-keys.ts';
-import { EnclavePool, type PoolStats } from './pool.ts';
-import { loadPlugin, pinnedPlugin, type PluginName, type PluginSource } from './wasm.ts';
+import { HwayError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { decodeOutput, encodeFrame, expectSize, readU32le } from './frame.js';
+import { enclaveConfig, type MasterKeyRing } from './master-keys.js';
+import { EnclavePool, type PoolStats } from './pool.js';
+import { loadPlugin, pinnedPlugin, type PluginName, type PluginSource } from './wasm.js';
 
 export const SEALED_SIZE = 81;
 export const ENVELOPE_SIZE = 109;

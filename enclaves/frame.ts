@@ -1,7 +1,7 @@
 // The enclave's binary frames (enclaves/vault/ABI.md): version byte, field count, u16-length fields.
 // The host checks every length too: a frame from the enclave that does not parse is E_ENCLAVE, never
 // a silently truncated value.
-import { HwayError, type ErrorCode } from '../errors.ts';
+import { HwayError, type ErrorCode } from '../errors.js';
 
 export const FRAME_VERSION = 1;
 export const MAX_INPUT = 70_000;

@@ -1,7 +1,7 @@
 // Master keys seal every vault (HKDF per vault id). Each has a numeric id so that keys can rotate:
 // the current one seals, older ones still open until `refresh` re-seals under the current one.
 // They are handed to the enclave as Extism config and never logged.
-import { HwayError } from '../errors.ts';
+import { HwayError } from '../errors.js';
 
 export interface MasterKey {
   id: number;

@@ -8,8 +8,8 @@
 // pure function of its input (all vault state travels sealed in the input). Instances that lived in the
 // old worker are re-created on their next call; they hold nothing that is not in the sealed data.
 import { Worker } from 'node:worker_threads';
-import { HwayError } from '../errors.ts';
-import { logger as makeLogger, type Logger } from '../log.ts';
+import { HwayError } from '../errors.js';
+import { logger as makeLogger, type Logger } from '../log.js';
 
 export interface PoolOptions {
   module: WebAssembly.Module;

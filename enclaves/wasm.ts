@@ -3,8 +3,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { HwayError } from '../errors.ts';
-import { PINS } from './pins.ts';
+import { HwayError } from '../errors.js';
+import { PINS } from './pins.js';
 
 export type PluginName = keyof typeof PINS;
 

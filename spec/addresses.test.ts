@@ -15,9 +15,9 @@ import {
   parseAddress,
   toChecksumEthAddress,
   uncompressedPublicKey,
-} from '../enclaves/addresses.ts';
-import { base32Decode, base32Encode } from '../enclaves/base32.ts';
-import { HwayError } from '../errors.ts';
+} from '../enclaves/addresses.js';
+import { base32Decode, base32Encode } from '../enclaves/base32.js';
+import { HwayError } from '../errors.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

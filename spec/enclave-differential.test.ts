@@ -4,9 +4,9 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
-import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
-import { sealOnHost } from './helpers/oracle.ts';
-import { masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
+import { sealOnHost } from './helpers/oracle.js';
+import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const N = 1000;
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;

@@ -6,10 +6,10 @@
 // KDF, plus a small sample of well-framed inputs that do reach it.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
-import { encodeFrame } from '../enclaves/frame.ts';
-import { HwayError, type ErrorCode } from '../errors.ts';
-import { masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
+import { encodeFrame } from '../enclaves/frame.js';
+import { HwayError, type ErrorCode } from '../errors.js';
+import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const PER_EXPORT = 100_000;
 const WAVE = 2_000;

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Enclave } from '../enclaves/enclave.ts';
-import { PINS } from '../enclaves/pins.ts';
-import { pinnedPlugin } from '../enclaves/wasm.ts';
+import { Enclave } from '../enclaves/enclave.js';
+import { PINS } from '../enclaves/pins.js';
+import { pinnedPlugin } from '../enclaves/wasm.js';
 
 test('pins are the SHA-256 of the committed plugins', () => {
   for (const name of Object.keys(PINS) as (keyof typeof PINS)[]) {

@@ -2,9 +2,9 @@
 // covers the edge cases; this covers the lengths and values nobody wrote a vector for).
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash, pbkdf2Sync, randomBytes, scryptSync } from 'node:crypto';
-import type { Enclave } from '../enclaves/enclave.ts';
-import { chachaPolySeal, hkdf, hmac, xchachaPolySeal } from './helpers/oracle.ts';
-import { hex, openEnclave } from './helpers/enclave.ts';
+import type { Enclave } from '../enclaves/enclave.js';
+import { chachaPolySeal, hkdf, hmac, xchachaPolySeal } from './helpers/oracle.js';
+import { hex, openEnclave } from './helpers/enclave.js';
 
 let t: Enclave;
 beforeAll(async () => {

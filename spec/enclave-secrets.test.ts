@@ -4,11 +4,11 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
-import { HwayError } from '../errors.ts';
-import { setRootLogger } from '../log.ts';
-import { sealOnHost } from './helpers/oracle.ts';
-import { contains, hex, masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
+import { HwayError } from '../errors.js';
+import { setRootLogger } from '../log.js';
+import { sealOnHost } from './helpers/oracle.js';
+import { contains, hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const master = masterKey(3);
 const logs: string[] = [];

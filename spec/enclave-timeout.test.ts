@@ -2,9 +2,9 @@
 // still complete, and the next call works; a trap is an error, not a dead instance.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
-import { HwayError } from '../errors.ts';
-import { masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
+import { HwayError } from '../errors.js';
+import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const TIMEOUT = 400;
 let enclave: Enclave;

@@ -2,11 +2,11 @@
 // wrong password, flipped bits, another vault's sealed data, retired master keys.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import type { Enclave, VaultEnclave } from '../enclaves/enclave.ts';
-import { readU32le } from '../enclaves/frame.ts';
-import { HwayError } from '../errors.ts';
-import { envelopeOnHost, openEnvelopeOnHost, openOnHost } from './helpers/oracle.ts';
-import { hex, masterKey, openEnclave, testRing } from './helpers/enclave.ts';
+import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
+import { readU32le } from '../enclaves/frame.js';
+import { HwayError } from '../errors.js';
+import { envelopeOnHost, openEnvelopeOnHost, openOnHost } from './helpers/oracle.js';
+import { hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const k1 = masterKey(1);
 const k2 = masterKey(2);

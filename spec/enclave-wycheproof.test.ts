@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Enclave } from '../enclaves/enclave.ts';
-import { isHwayError } from '../errors.ts';
-import { openEnclave, unhex } from './helpers/enclave.ts';
+import type { Enclave } from '../enclaves/enclave.js';
+import { isHwayError } from '../errors.js';
+import { openEnclave, unhex } from './helpers/enclave.js';
 
 const DIR = fileURLToPath(new URL('../../shared/testvectors/wycheproof/', import.meta.url));
 

@@ -5,12 +5,12 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
-import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.ts';
-import { GatewayClient } from '../actors/gateway/producer.ts';
-import { TokenService, requirePerm } from '../actors/gateway/tokens.ts';
-import { RateLimiter, RateLimitedError } from '../actors/gateway/ratelimit.ts';
-import { HwayError } from '../errors.ts';
-import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, spawnGatewayNode, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.ts';
+import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
+import { GatewayClient } from '../actors/gateway/producer.js';
+import { TokenService, requirePerm } from '../actors/gateway/tokens.js';
+import { RateLimiter, RateLimitedError } from '../actors/gateway/ratelimit.js';
+import { HwayError } from '../errors.js';
+import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, spawnGatewayNode, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('auth');
 let redis: Redis;

@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.ts';
-import { WalletConnector, localKeyWallet } from '../actors/gateway/connector.ts';
-import { command as token } from '../bin/commands/token.ts';
-import { command as wallet } from '../bin/commands/wallet.ts';
-import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, testPrefix } from './fixtures/wallet-helpers.ts';
+import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
+import { WalletConnector, localKeyWallet } from '../actors/gateway/connector.js';
+import { command as token } from '../bin/commands/token.js';
+import { command as wallet } from '../bin/commands/wallet.js';
+import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, testPrefix } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('cli');
 let redis: Redis;

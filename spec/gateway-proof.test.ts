@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.ts';
-import { GatewayClient } from '../actors/gateway/producer.ts';
-import { TokenService } from '../actors/gateway/tokens.ts';
-import { REDIS_URL, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.ts';
+import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
+import { GatewayClient } from '../actors/gateway/producer.js';
+import { TokenService } from '../actors/gateway/tokens.js';
+import { REDIS_URL, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('proof');
 let redis: Redis;

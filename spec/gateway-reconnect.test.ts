@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.ts';
-import { GatewayClient } from '../actors/gateway/producer.ts';
-import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.ts';
+import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
+import { GatewayClient } from '../actors/gateway/producer.js';
+import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('reconnect');
 let redis: Redis;

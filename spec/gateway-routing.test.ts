@@ -5,10 +5,10 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { startGateway, nobleVerifier, type Gateway, type VaultSigners } from '../actors/gateway/gateway.ts';
-import { GatewayClient } from '../actors/gateway/producer.ts';
-import { HwayError } from '../errors.ts';
-import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child, type Key } from './fixtures/wallet-helpers.ts';
+import { startGateway, nobleVerifier, type Gateway, type VaultSigners } from '../actors/gateway/gateway.js';
+import { GatewayClient } from '../actors/gateway/producer.js';
+import { HwayError } from '../errors.js';
+import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child, type Key } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('routing');
 let redis: Redis;

@@ -15,8 +15,8 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { sha256, sha512 } from 'multiformats/hashes/sha2';
 
-import { openIpfs, type IpfsStore } from '../storage/ipfs.ts';
-import { HwayError } from '../errors.ts';
+import { openIpfs, type IpfsStore } from '../storage/ipfs.js';
+import { HwayError } from '../errors.js';
 
 // Quiet logs: the module's own logging is exercised, but not printed over the test output.
 const quiet = winston.createLogger({ silent: true });

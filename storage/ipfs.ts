@@ -12,8 +12,8 @@
 import './promise-polyfill.ts';
 
 import path from 'node:path';
-import { HwayError, isHwayError } from '../errors.ts';
-import { logger as componentLogger, type Logger } from '../log.ts';
+import { HwayError, isHwayError } from '../errors.js';
+import { logger as componentLogger, type Logger } from '../log.js';
 
 import type { Helia } from 'helia';
 import type { HeliaWithLibp2p } from '@helia/libp2p';

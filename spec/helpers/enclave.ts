@@ -1,8 +1,8 @@
 // Opening enclaves in tests: a fresh random master key ring per test file, the production plugin
 // unless a test needs the test-only exports.
 import { randomBytes } from 'node:crypto';
-import { Enclave, type EnclaveOptions } from '../../enclaves/enclave.ts';
-import { ring, type MasterKey, type MasterKeyRing } from '../../enclaves/master-keys.ts';
+import { Enclave, type EnclaveOptions } from '../../enclaves/enclave.js';
+import { ring, type MasterKey, type MasterKeyRing } from '../../enclaves/master-keys.js';
 
 export function masterKey(id: number): MasterKey {
   return { id, key: Uint8Array.from(randomBytes(32)) };
