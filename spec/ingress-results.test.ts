@@ -91,6 +91,7 @@ describe('results and replies', () => {
     try {
       const replies: string[] = [];
       listener.on('message', (_c: string, m: string) => replies.push(m));
+      if (listener.status !== 'ready') await new Promise((r) => listener.once('ready', r));
       await listener.subscribe(keys.replyChannel(client.clientId));
       const r = await client.call<{ sum: number }>('add', { a: 1, b: 1 }, { id: 'redelivered' });
       expect(r.sum).toBe(2);

@@ -313,11 +313,18 @@ class IngressImpl implements Ingress {
     this.channelToPart.set(ch, p);
     // Subscribe before the first fetch: a fetch that finds the partition empty arms the idle flag,
     // and the wake-up that flag triggers must find us listening.
-    void this.sub
-      .subscribe(ch)
+    // Only once the connection is ready: a SUBSCRIBE sent while ioredis is still running its ready
+    // check can be lost, and with it every wake-up of the partition.
+    void this.subReady()
+      .then(() => this.sub.subscribe(ch))
       .catch((e: unknown) => this.log.warn('subscribe failed', { partition: p, error: String(e) }))
       .then(() => this.claim(part))
       .then(() => this.promote(part));
+  }
+
+  private subReady(): Promise<void> {
+    if (this.sub.status === 'ready') return Promise.resolve();
+    return new Promise((resolve) => this.sub.once('ready', () => resolve()));
   }
 
   private setExhausted(part: Part, i: number, v: boolean): void {
