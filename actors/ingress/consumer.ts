@@ -4,12 +4,13 @@
 // Flow of an entry: fetch.lua delivers it (XREADGROUP) into a local per-priority buffer; the
 // scheduler picks a priority; if the entry's key already has a task running, the entry waits in that
 // key's FIFO (it does not take a concurrency slot); otherwise it runs. Its outcome is written by
-// complete.lua or fail.lua, which store/publish and XACK in one atomic step. Only then does the
-// key's next task start, so a key's tasks run one at a time in arrival order.
+// complete_many.lua (batched per partition and event-loop turn) or fail.lua, which store/publish and
+// XACK in one atomic step. Only then does the key's next task start, so a key's tasks run one at a
+// time in arrival order. The handler's concurrency slot is given back as soon as it returns.
 //
 // Wake-ups are pushed, not polled: when fetch.lua finds a partition empty it sets the partition's
 // idle flag atomically; the next enqueue deletes the flag and publishes on the partition's wake
-// channel, to which the owner is subscribed. A periodic pass (every lease tick) covers lost messages.
+// channel, to which the owner is subscribed. A periodic pass (every few seconds) covers lost messages.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
@@ -31,7 +32,7 @@ export interface IngressOptions {
   prefix?: string;
   /** Number of partitions P; must match the producers'. Default 64. */
   partitions?: number;
-  /** Tasks in flight on this node. Default 10. */
+  /** Handlers running at once on this node. Default 10. */
   concurrency?: number;
   /** Weights over critical/default/low. Default 6/3/1. */
   weights?: Weights;
@@ -952,4 +953,3 @@ function withTimeout<T>(p: Promise<T>, ms: number, onTimeout?: () => Error): Pro
   });
 }
 
-export { withTimeout, sleep };
