@@ -98,7 +98,9 @@ export class LeaseManager {
 
   private async tick(): Promise<void> {
     const sentAt = Date.now();
-    const members = (await runScript(this.conn, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '0'])) as string[];
+    // Ranked by id, the same order on every node (the zset orders by heartbeat expiry, which differs
+    // between nodes' views and would leave a partition nobody's target covers).
+    const members = ((await runScript(this.conn, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '0'])) as string[]).sort();
     this.members = members;
     await this.renew(sentAt);
     if (this.stopped || this.frozen) return;
