@@ -186,6 +186,8 @@ class IngressImpl implements Ingress {
   /** Active partitions not known to be exhausted, per priority. */
   private readonly openLanes = [0, 0, 0];
   private active = 0;
+  /** Tasks whose handler is done and whose outcome is being written, having given their slot back. */
+  private finishing = 0;
   private ticks = 0;
   private safetyTicks = 0;
   /** Fetch rounds in flight (a second one may start while the first is on the wire). */
@@ -715,11 +717,15 @@ class IngressImpl implements Ingress {
     this.running.set(hk, attempt);
     let slotFree = false;
     // The concurrency slot bounds running handlers; it is given back as soon as the handler is done,
-    // while its outcome is being written. The key stays taken until the outcome is stored, so the
-    // key's next task still starts only after that (and `held` bounds the tasks being finished).
+    // while its outcome is being written — unless `concurrency` outcomes are already being written,
+    // so that handlers never run far ahead of Redis. The key stays taken until the outcome is
+    // stored, so the key's next task still starts only after that.
+    let finishing = false;
     const freeSlot = () => {
-      if (slotFree) return;
+      if (slotFree || this.finishing >= this.concurrency) return;
       slotFree = true;
+      finishing = true;
+      this.finishing++;
       this.active--;
       this.pump();
     };
@@ -731,6 +737,7 @@ class IngressImpl implements Ingress {
     } finally {
       this.running.delete(hk);
       this.held.delete(hk);
+      if (finishing) this.finishing--;
       if (!slotFree) {
         slotFree = true;
         this.active--;
