@@ -159,6 +159,7 @@ class IngressImpl implements Ingress {
   private readonly retry: RetryPolicy;
   private readonly staleMs: number;
   private readonly maxHeld: number;
+  private readonly maxFinishing: number;
   private readonly bufTarget: number;
   private readonly handlers = new Map<string, Handler>();
   private readonly dispatch: Handler | undefined;
@@ -214,6 +215,7 @@ class IngressImpl implements Ingress {
     this.retry = opts.retry ?? DEFAULT_RETRY;
     this.staleMs = opts.staleMs ?? 60_000;
     this.maxHeld = opts.maxHeld ?? Math.max(100, this.concurrency * 10);
+    this.maxFinishing = Math.max(this.concurrency, Math.floor(this.maxHeld / 2));
     this.bufTarget = Math.max(16, this.concurrency * 4);
     this.sched = new PriorityScheduler(opts.weights ?? DEFAULT_WEIGHTS, opts.strict ?? false);
     this.dispatch = opts.dispatch;
@@ -717,12 +719,12 @@ class IngressImpl implements Ingress {
     this.running.set(hk, attempt);
     let slotFree = false;
     // The concurrency slot bounds running handlers; it is given back as soon as the handler is done,
-    // while its outcome is being written — unless `concurrency` outcomes are already being written,
-    // so that handlers never run far ahead of Redis. The key stays taken until the outcome is
-    // stored, so the key's next task still starts only after that.
+    // while its outcome is being written — up to maxFinishing such tasks (half of maxHeld), so that
+    // handlers never run far ahead of Redis and read-ahead stays possible. The key stays taken until
+    // the outcome is stored, so the key's next task still starts only after that.
     let finishing = false;
     const freeSlot = () => {
-      if (slotFree || this.finishing >= this.concurrency) return;
+      if (slotFree || this.finishing >= this.maxFinishing) return;
       slotFree = true;
       finishing = true;
       this.finishing++;
