@@ -189,7 +189,6 @@ class IngressImpl implements Ingress {
   private active = 0;
   /** Tasks whose handler is done and whose outcome is being written, having given their slot back. */
   private finishing = 0;
-  private ticks = 0;
   private safetyTicks = 0;
   /** Fetch rounds in flight (a second one may start while the first is on the wire). */
   private fetching = 0;
@@ -456,20 +455,27 @@ class IngressImpl implements Ingress {
    */
   private safetyPass(): void {
     if (this.stopping) return;
-    // Every few seconds, not every tick: it costs a script per partition and lost wake-ups are rare.
+    // Each partition is checked once per period, a slice of them on every tick, so that the cost
+    // (a script or two per partition) is spread out instead of arriving as one burst.
     const tickMs = Math.max(50, Math.floor(this.leaseMs / 3));
     const period = Math.min(SAFETY_EVERY_MS, this.staleMs / 2);
-    if (++this.safetyTicks % Math.max(1, Math.round(period / tickMs)) !== 0) return;
+    const ticksPerPeriod = Math.max(1, Math.round(period / tickMs));
+    const tick = this.safetyTicks % ticksPerPeriod;
+    const round = Math.floor(this.safetyTicks / ticksPerPeriod);
+    this.safetyTicks++;
+    const sweep = round % Math.max(1, Math.round(this.staleMs / 2 / period)) === 0;
     const quiet: Part[] = [];
+    const slice: Part[] = [];
     for (const part of this.parts.values()) {
-      if (part.status !== 'active') continue;
+      if (part.status !== 'active' || part.p % ticksPerPeriod !== tick) continue;
+      slice.push(part);
       if (part.exhausted[0] && part.exhausted[1] && part.exhausted[2]) quiet.push(part);
       if (!part.timer) void this.promote(part);
     }
     if (quiet.length && this.beyondBuffers() < this.maxHeld) {
       void this.fetchFrom(quiet, [1, 1, 1]).then(() => this.pump());
     }
-    if (++this.ticks % Math.max(1, Math.round(this.staleMs / 2 / period)) === 0) this.sweepStale();
+    if (sweep && round > 0) this.sweepStale(slice);
   }
 
   private afterReconnect(): void {
@@ -559,8 +565,8 @@ class IngressImpl implements Ingress {
    * Entries whose outcome could not be written (a script error, not a disconnect: those are queued)
    * stay pending; this sweep hands them to the node again after staleMs.
    */
-  private sweepStale(): void {
-    for (const part of this.parts.values()) {
+  private sweepStale(parts: Part[]): void {
+    for (const part of parts) {
       if (part.status !== 'active') continue;
       void this.claimFrom(part, this.staleMs, () => part.status === 'active' && !this.stopping)
         .then(() => this.pump())
