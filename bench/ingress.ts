@@ -200,23 +200,26 @@ async function startWorker(system: 'hway' | 'bullmq', name: string): Promise<{ s
 
 // ---------- shared ----------
 
-/** Starts op() at a fixed rate for `ms` (not waiting for earlier ones), after a warm-up; returns latencies in ms. */
+/**
+ * Starts op() at a fixed rate (not waiting for earlier ones) for a warm-up and then `ms`, without a
+ * pause in between (steady state); returns the latencies (ms) of the calls started after the warm-up.
+ */
 async function openLoop(rate: number, ms: number, op: () => Promise<unknown>): Promise<number[]> {
-  await openLoopOnce(rate, WARMUP_MS, op); // warm-up (JIT, connections), not measured
-  return openLoopOnce(rate, ms, op);
-}
-
-async function openLoopOnce(rate: number, ms: number, op: () => Promise<unknown>): Promise<number[]> {
   const lat: number[] = [];
   const pending: Promise<unknown>[] = [];
   const t0 = performance.now();
   let sent = 0;
-  while (performance.now() - t0 < ms) {
+  while (performance.now() - t0 < WARMUP_MS + ms) {
     const due = Math.floor(((performance.now() - t0) / 1000) * rate);
     while (sent < due) {
       sent++;
       const s = performance.now();
-      pending.push(op().then(() => lat.push(performance.now() - s)));
+      const measured = s - t0 >= WARMUP_MS;
+      pending.push(
+        op().then(() => {
+          if (measured) lat.push(performance.now() - s);
+        }),
+      );
     }
     await sleep(1);
   }

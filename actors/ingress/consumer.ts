@@ -175,6 +175,7 @@ class IngressImpl implements Ingress {
   private unblocked: Entry[] = [];
   /** Partitions woken since the last fetch round. */
   private readonly hot = new Set<Part>();
+  private wakePumpQueued = false;
   private readonly buffers: [Entry[], Entry[], Entry[]] = [[], [], []];
   /** Keys with a task running; the array holds that key's next tasks in order. */
   private readonly keyQueues = new Map<string, Entry[]>();
@@ -409,7 +410,14 @@ class IngressImpl implements Ingress {
     else {
       this.reopen(part);
       this.hot.add(part);
-      this.pump();
+      // Wake-ups arrive in bursts (one read can carry many): read all their partitions in one round.
+      if (!this.wakePumpQueued) {
+        this.wakePumpQueued = true;
+        setImmediate(() => {
+          this.wakePumpQueued = false;
+          this.pump();
+        });
+      }
     }
   }
 
@@ -609,9 +617,11 @@ class IngressImpl implements Ingress {
     // Partitions that just announced new work go first, and all of them (they were idle a moment
     // ago and hold little), so that a wake-up is served within a round trip.
     const chosen: Part[] = [];
+    const wasHot = new Set<Part>();
     for (const part of this.hot) {
       if (!isOpen(part)) continue;
       chosen.push(part);
+      wasHot.add(part);
       this.hot.delete(part);
     }
     const start = this.fetchCursor++ % open.length;
@@ -622,7 +632,7 @@ class IngressImpl implements Ingress {
     this.fetching++;
     for (const part of chosen) part.reading = true;
     try {
-      await this.fetchFrom(chosen, lanes.map((need) => Math.ceil(need / chosen.length)));
+      await this.fetchFrom(chosen, lanes.map((need) => Math.ceil(need / chosen.length)), wasHot);
     } finally {
       this.fetching--;
       for (const part of chosen) part.reading = false;
@@ -640,7 +650,7 @@ class IngressImpl implements Ingress {
    * exhausted: a partition can then only look exhausted in all three lanes after a fetch that read
    * all three, which is when fetch.lua arms its idle flag.
    */
-  private async fetchFrom(chosen: Part[], perLane: number[]): Promise<void> {
+  private async fetchFrom(chosen: Part[], perLane: number[], wasHot?: Set<Part>): Promise<void> {
     const lanes = this.laneNeeds();
     try {
       const pipe = this.conn.pipeline();
@@ -667,6 +677,9 @@ class IngressImpl implements Ingress {
         const woken = part.wakeSeq !== seqs[j];
         for (let i = 0; i < 3; i++) if (read & (1 << i)) this.setExhausted(part, i, !woken && (short & (1 << i)) !== 0);
         this.accept(part, rows);
+        // A woken partition that filled its share may hold more: it stays first in line rather than
+        // waiting for its turn in the rotation.
+        if (wasHot?.has(part) && (read & ~short & 7) !== 0) this.hot.add(part);
       });
       if (failed) this.fetchBackoffUntil = Date.now() + 200;
     } catch (e) {
