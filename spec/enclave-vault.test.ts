@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
 import { readU32le } from '../enclaves/frame.js';
-import { HwayError } from '../errors.js';
 import { envelopeOnHost, openEnvelopeOnHost, openOnHost } from './helpers/oracle.js';
 import { hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { errorCode } from './helpers/errors.js';
 
 const k1 = masterKey(1);
 const k2 = masterKey(2);
@@ -26,15 +26,6 @@ afterAll(async () => {
   await old?.close();
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof HwayError) return err.code;
-    throw err;
-  }
-}
 
 function flip(b: Uint8Array, at: number): Uint8Array {
   const c = Uint8Array.from(b);
@@ -72,7 +63,7 @@ describe('generate, sign, verify, refresh', () => {
   test('flipped bits anywhere in sealed data are refused', async () => {
     const g = await vault.generate('bob');
     for (let at = 0; at < g.sealed.length; at++) {
-      const c = await code(vault.sign(flip(g.sealed, at), 'bob', digest));
+      const c = await errorCode(vault.sign(flip(g.sealed, at), 'bob', digest));
       // The version byte and key id are checked first; everything else fails authentication.
       expect(['E_CORRUPT', 'E_KEY_RETIRED']).toContain(c);
     }
@@ -80,9 +71,9 @@ describe('generate, sign, verify, refresh', () => {
 
   test("vault A's sealed data presented as vault B is refused", async () => {
     const a = await vault.generate('vault-a');
-    expect(await code(vault.sign(a.sealed, 'vault-b', digest))).toBe('E_CORRUPT');
-    expect(await code(vault.refresh(a.sealed, 'vault-b'))).toBe('E_CORRUPT');
-    expect(await code(enclave.exportKey(a.sealed, 'vault-b', 'pw'))).toBe('E_CORRUPT');
+    expect(await errorCode(vault.sign(a.sealed, 'vault-b', digest))).toBe('E_CORRUPT');
+    expect(await errorCode(vault.refresh(a.sealed, 'vault-b'))).toBe('E_CORRUPT');
+    expect(await errorCode(enclave.exportKey(a.sealed, 'vault-b', 'pw'))).toBe('E_CORRUPT');
   });
 
   test('rotation: data under key 1 refreshes to key 2; an enclave without key 2 refuses it as retired', async () => {
@@ -92,8 +83,8 @@ describe('generate, sign, verify, refresh', () => {
     const r = await vault.refresh(g.sealed, 'carol');
     expect(readU32le(r.sealed.subarray(1, 5))).toBe(2);
     expect(hex(r.publicKey)).toBe(hex(g.publicKey));
-    expect(await code(vOld.sign(r.sealed, 'carol', digest))).toBe('E_KEY_RETIRED');
-    expect(await code(vOld.refresh(r.sealed, 'carol'))).toBe('E_KEY_RETIRED');
+    expect(await errorCode(vOld.sign(r.sealed, 'carol', digest))).toBe('E_KEY_RETIRED');
+    expect(await errorCode(vOld.refresh(r.sealed, 'carol'))).toBe('E_KEY_RETIRED');
     await vOld.close();
   });
 
@@ -102,7 +93,7 @@ describe('generate, sign, verify, refresh', () => {
     try {
       expect((await bare.info()).currentKeyId).toBeNull();
       const v = await bare.vault();
-      expect(await code(v.generate('x'))).toBe('E_ENCLAVE');
+      expect(await errorCode(v.generate('x'))).toBe('E_ENCLAVE');
       await v.close();
     } finally {
       await bare.close();
@@ -139,34 +130,34 @@ describe('export and import', () => {
   test('wrong password, tampered envelope, hostile KDF parameters', async () => {
     const g = await vault.generate('frank');
     const env = await enclave.exportKey(g.sealed, 'frank', 'pw-1');
-    expect(await code(enclave.importKey(env, 'pw-2', 'frank'))).toBe('E_WRONG_PASSWORD');
-    expect(await code(enclave.importKey(flip(env, 70), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // ciphertext
-    expect(await code(enclave.importKey(flip(env, 108), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // tag
-    expect(await code(enclave.importKey(flip(env, 10), 'pw-1', 'frank'))).toBe('E_WRONG_PASSWORD'); // salt
-    expect(await code(enclave.importKey(flip(env, 0), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // version
+    expect(await errorCode(enclave.importKey(env, 'pw-2', 'frank'))).toBe('E_WRONG_PASSWORD');
+    expect(await errorCode(enclave.importKey(flip(env, 70), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // ciphertext
+    expect(await errorCode(enclave.importKey(flip(env, 108), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // tag
+    expect(await errorCode(enclave.importKey(flip(env, 10), 'pw-1', 'frank'))).toBe('E_WRONG_PASSWORD'); // salt
+    expect(await errorCode(enclave.importKey(flip(env, 0), 'pw-1', 'frank'))).toBe('E_CORRUPT'); // version
     const hostile = Uint8Array.from(env);
     hostile[2] = 30; // N = 2^30 would need 128 GiB
-    expect(await code(enclave.importKey(hostile, 'pw-1', 'frank'))).toBe('E_CORRUPT');
-    expect(await code(enclave.importKey(env.subarray(0, 100), 'pw-1', 'frank'))).toBe('E_BAD_INPUT');
-    expect(await code(enclave.exportKey(g.sealed, 'frank', ''))).toBe('E_BAD_INPUT');
+    expect(await errorCode(enclave.importKey(hostile, 'pw-1', 'frank'))).toBe('E_CORRUPT');
+    expect(await errorCode(enclave.importKey(env.subarray(0, 100), 'pw-1', 'frank'))).toBe('E_BAD_INPUT');
+    expect(await errorCode(enclave.exportKey(g.sealed, 'frank', ''))).toBe('E_BAD_INPUT');
   });
 
   test('an invalid private key in a well-formed envelope is refused', async () => {
     const zero = envelopeOnHost(new Uint8Array(32), 'pw', 15, 8);
-    expect(await code(enclave.importKey(zero, 'pw', 'gina'))).toBe('E_INVALID_KEY');
+    expect(await errorCode(enclave.importKey(zero, 'pw', 'gina'))).toBe('E_INVALID_KEY');
     const n = Uint8Array.from(Buffer.from('fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141', 'hex'));
-    expect(await code(enclave.importKey(envelopeOnHost(n, 'pw', 15, 8), 'pw', 'gina'))).toBe('E_INVALID_KEY');
+    expect(await errorCode(enclave.importKey(envelopeOnHost(n, 'pw', 15, 8), 'pw', 'gina'))).toBe('E_INVALID_KEY');
   });
 });
 
 describe('input validation on the host', () => {
   test('bad sizes and vault ids are E_BAD_INPUT before reaching the enclave', async () => {
     const g = await vault.generate('henry');
-    expect(await code(vault.sign(g.sealed, 'henry', new Uint8Array(31)))).toBe('E_BAD_INPUT');
-    expect(await code(vault.sign(g.sealed.subarray(1), 'henry', digest))).toBe('E_BAD_INPUT');
-    expect(await code(vault.generate(''))).toBe('E_BAD_INPUT');
-    expect(await code(vault.generate('x'.repeat(257)))).toBe('E_BAD_INPUT');
-    expect(await code(enclave.verify(g.publicKey, new Uint8Array(33), new Uint8Array(64)))).toBe('E_BAD_INPUT');
+    expect(await errorCode(vault.sign(g.sealed, 'henry', new Uint8Array(31)))).toBe('E_BAD_INPUT');
+    expect(await errorCode(vault.sign(g.sealed.subarray(1), 'henry', digest))).toBe('E_BAD_INPUT');
+    expect(await errorCode(vault.generate(''))).toBe('E_BAD_INPUT');
+    expect(await errorCode(vault.generate('x'.repeat(257)))).toBe('E_BAD_INPUT');
+    expect(await errorCode(enclave.verify(g.publicKey, new Uint8Array(33), new Uint8Array(64)))).toBe('E_BAD_INPUT');
     // Malformed keys and signatures are "invalid", not errors.
     expect(await enclave.verify(new Uint8Array(33), digest, new Uint8Array(64))).toBe(false);
     expect(await enclave.verify(g.publicKey, digest, new Uint8Array(10))).toBe(false);

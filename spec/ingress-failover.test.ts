@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { HwayClient, Keys, partitionOf } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const P = 16;
 const CONCURRENCY = 10;

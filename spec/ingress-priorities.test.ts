@@ -1,6 +1,6 @@
 // Weighted priorities (6/3/1 by default) and strict mode, with a real Redis and a backlog in all
 // three priorities; plus the scheduler's exact shares in isolation.
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { createIngress, HwayClient, type Priority } from '../actors/ingress/index.js';
 import { PriorityScheduler } from '../actors/ingress/scheduler.js';

@@ -9,6 +9,7 @@ import { TokenService } from '../actors/gateway/tokens.js';
 import type { HwayNode } from '../actors/node.js';
 import { HwayError } from '../errors.js';
 import { REDIS, testCluster } from './helpers/node.js';
+import { errorCode } from './helpers/errors.js';
 
 const cluster = testCluster('auth');
 const secret = randomBytes(32).toString('hex');
@@ -35,14 +36,6 @@ afterAll(async () => {
   await cluster.cleanup();
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return err instanceof HwayError ? err.code : String(err);
-  }
-}
 
 test('tokens, permissions and account isolation on vault tasks', async () => {
   const anon = cluster.client();
@@ -50,22 +43,22 @@ test('tokens, permissions and account isolation on vault tasks', async () => {
   const aliceRead = cluster.client({ token: t.aliceRead! });
   const bob = cluster.client({ token: t.bob! });
 
-  expect(await code(anon.vault.generate('a1'))).toBe('E_UNAUTHORIZED');
-  expect(await code(cluster.client({ token: 'not.a.jwt' }).vault.generate('a1'))).toBe('E_UNAUTHORIZED');
-  expect(await code(aliceRead.vault.generate('a1'))).toBe('E_FORBIDDEN'); // read < write
+  expect(await errorCode(anon.vault.generate('a1'))).toBe('E_UNAUTHORIZED');
+  expect(await errorCode(cluster.client({ token: 'not.a.jwt' }).vault.generate('a1'))).toBe('E_UNAUTHORIZED');
+  expect(await errorCode(aliceRead.vault.generate('a1'))).toBe('E_FORBIDDEN'); // read < write
 
   const v = await alice.vault.generate('a1');
   expect((await alice.vault.info('a1')).account).toBe('alice');
-  expect(await code(aliceRead.vault.sign('a1', digest))).toBe('E_FORBIDDEN'); // read < sign
+  expect(await errorCode(aliceRead.vault.sign('a1', digest))).toBe('E_FORBIDDEN'); // read < sign
   expect((await aliceRead.vault.info('a1')).vaultId).toBe('a1'); // read is enough to look
-  expect(await code(bob.vault.sign('a1', digest))).toBe('E_FORBIDDEN'); // another account
-  expect(await code(bob.vault.export('a1', 'pw'))).toBe('E_FORBIDDEN');
+  expect(await errorCode(bob.vault.sign('a1', digest))).toBe('E_FORBIDDEN'); // another account
+  expect(await errorCode(bob.vault.export('a1', 'pw'))).toBe('E_FORBIDDEN');
   const s = await alice.vault.sign('a1', digest);
   expect(secp256k1.verify(Buffer.from(s.signature, 'hex'), digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
 
   // Bob's vault of the same name space is his own.
   await bob.vault.generate('b1');
-  expect(await code(alice.vault.refresh('b1'))).toBe('E_FORBIDDEN');
+  expect(await errorCode(alice.vault.refresh('b1'))).toBe('E_FORBIDDEN');
 
   // Revocation: refused from then on.
   const revoked = cluster.client({ token: t.revoked! });
@@ -73,7 +66,7 @@ test('tokens, permissions and account isolation on vault tasks', async () => {
   const jti = (await tokens.verifyToken(t.revoked!)).jti;
   await tokens.revoke(jti);
   await new Promise((r) => setTimeout(r, 1100));
-  expect(await code(revoked.vault.info('a1'))).toBe('E_UNAUTHORIZED');
+  expect(await errorCode(revoked.vault.info('a1'))).toBe('E_UNAUTHORIZED');
 });
 
 test("through the gateway, a vault's address signs for its own account only", async () => {
@@ -85,7 +78,7 @@ test("through the gateway, a vault's address signs for its own account only", as
   const r = await alice.walletSign(v.addresses.fil, digest);
   expect(r.via).toBe('vault:gw-a');
   expect(secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
-  expect(await code(bob.walletSign(v.addresses.eth, digest))).toBe('E_NO_WALLET');
+  expect(await errorCode(bob.walletSign(v.addresses.eth, digest))).toBe('E_NO_WALLET');
 });
 
 test('vault tasks are rate limited per token, with a retry-after', async () => {

@@ -7,6 +7,7 @@ import type { HwayNode } from '../actors/node.js';
 import { partitionOf } from '../actors/ingress/partition.js';
 import { HwayError } from '../errors.js';
 import { REDIS, testCluster } from './helpers/node.js';
+import { errorCode } from './helpers/errors.js';
 
 const cluster = testCluster('errors');
 const digest = createHash('sha256').update('x').digest();
@@ -28,14 +29,6 @@ afterAll(async () => {
   await cluster.cleanup();
 });
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    return err instanceof HwayError ? err.code : String(err);
-  }
-}
 
 /** A key whose partition differs from the vault's, so the task lands on the wrong partition. */
 function otherPartitionKey(vaultId: string): string {
@@ -70,30 +63,30 @@ test('E_VAULT_EXISTS and E_UNKNOWN_VAULT leave records as they were', async () =
   const client = cluster.client();
   const v = await client.vault.generate('dup');
   const before = await redis.hgetall(recordKey('dup'));
-  expect(await code(client.vault.generate('dup'))).toBe('E_VAULT_EXISTS');
+  expect(await errorCode(client.vault.generate('dup'))).toBe('E_VAULT_EXISTS');
   expect(await redis.hgetall(recordKey('dup'))).toEqual(before);
-  expect(await code(client.vault.sign('nobody', digest))).toBe('E_UNKNOWN_VAULT');
-  expect(await code(client.vault.refresh('nobody'))).toBe('E_UNKNOWN_VAULT');
-  expect(await code(client.vault.delete('nobody'))).toBe('E_UNKNOWN_VAULT');
+  expect(await errorCode(client.vault.sign('nobody', digest))).toBe('E_UNKNOWN_VAULT');
+  expect(await errorCode(client.vault.refresh('nobody'))).toBe('E_UNKNOWN_VAULT');
+  expect(await errorCode(client.vault.delete('nobody'))).toBe('E_UNKNOWN_VAULT');
   expect(await redis.exists(recordKey('nobody'))).toBe(0);
 
   // delete removes the record and its address index; the vault is then unknown.
   await client.vault.delete('dup');
   expect(await redis.exists(recordKey('dup'))).toBe(0);
   expect(await redis.exists(`${cluster.prefix}:addr:${v.addresses.eth}`)).toBe(0);
-  expect(await code(client.vault.sign('dup', digest))).toBe('E_UNKNOWN_VAULT');
+  expect(await errorCode(client.vault.sign('dup', digest))).toBe('E_UNKNOWN_VAULT');
 });
 
 test('E_WRONG_PASSWORD and E_NOT_FOUND on import create nothing; E_VAULT_EXISTS refuses before fetching', async () => {
   const client = cluster.client();
   await client.vault.generate('src');
   const { cid } = await client.vault.export('src', 'right');
-  expect(await code(client.vault.import(cid, 'dst', 'wrong'))).toBe('E_WRONG_PASSWORD');
+  expect(await errorCode(client.vault.import(cid, 'dst', 'wrong'))).toBe('E_WRONG_PASSWORD');
   expect(await redis.exists(recordKey('dst'))).toBe(0);
   const missing = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy';
-  expect(await code(client.vault.import(missing, 'dst', 'right'))).toBe('E_NOT_FOUND');
+  expect(await errorCode(client.vault.import(missing, 'dst', 'right'))).toBe('E_NOT_FOUND');
   expect(await redis.exists(recordKey('dst'))).toBe(0);
-  expect(await code(client.vault.import(cid, 'src', 'right'))).toBe('E_VAULT_EXISTS');
+  expect(await errorCode(client.vault.import(cid, 'src', 'right'))).toBe('E_VAULT_EXISTS');
   const ok = await client.vault.import(cid, 'dst', 'right');
   expect(ok.publicKey).toBe((await client.vault.info('src')).publicKey);
 });
@@ -105,7 +98,7 @@ test('E_FORBIDDEN: another account reaches neither the vault nor its key', async
   expect(before.account).toBe('alice');
   for (const type of ['vault:sign', 'vault:refresh', 'vault:export', 'vault:info', 'vault:delete']) {
     const payload = { vaultId: 'acct-a', _account: 'mallory', data: digest.toString('hex'), password: 'p' };
-    expect(await code(client.call(type, payload, { key: 'acct-a' }))).toBe('E_FORBIDDEN');
+    expect(await errorCode(client.call(type, payload, { key: 'acct-a' }))).toBe('E_FORBIDDEN');
   }
   expect(await redis.hgetall(recordKey('acct-a'))).toEqual(before);
   const own = await client.call<{ signature: string }>('vault:sign', { vaultId: 'acct-a', _account: 'alice', data: digest.toString('hex') }, { key: 'acct-a' });
@@ -130,7 +123,7 @@ test('E_BUSY: a vault mailbox is bounded', async () => {
   const p = partitionOf('bounded', cluster.partitions);
   const fence = Number(await redis.get(`${cluster.prefix}:{${p}}:epoch`));
   const runs = Array.from({ length: 20 }, () => node.supervisor!.run('bounded', { op: { kind: 'sign', digest }, account: '*', partition: p, fence }));
-  const codes = await Promise.all(runs.map(code));
+  const codes = await Promise.all(runs.map(errorCode));
   expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(5);
   expect(codes.filter((c) => c === 'E_BUSY').length).toBeGreaterThan(0);
   expect(codes.every((c) => c === 'ok' || c === 'E_BUSY')).toBe(true);

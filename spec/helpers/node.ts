@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../../actors/client.js';
 import { createNode, type HwayNode, type NodeOptions } from '../../actors/node.js';
+import { deleteKeys } from './redis.js';
 
 export const REDIS = 'redis://127.0.0.1:6379';
 
@@ -47,12 +48,7 @@ export function testCluster(name: string, partitions = 8): TestCluster {
       await Promise.all(clients.map((c) => c.close()));
       await Promise.all(nodes.map((n) => n.stop()));
       const r = new Redis(REDIS);
-      let cursor = '0';
-      do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await r.del(...keys);
-      } while (cursor !== '0');
+      await deleteKeys(r, prefix);
       await r.quit();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     },
