@@ -16,6 +16,7 @@ import { TokenService } from '../actors/gateway/tokens.js';
 import { GwKeys } from '../actors/gateway/keys.js';
 import { addressesOf } from '../enclaves/addresses.js';
 import { fmt, percentile, table, throughput, wantsJson, type Row } from './report.js';
+import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, dflt: string): string => {
@@ -202,12 +203,7 @@ async function main(): Promise<void> {
     await stopNode();
     await tokens?.close();
     const r = new Redis(REDIS);
-    let cursor = '0';
-    do {
-      const [next, found] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (found.length) await r.unlink(...found);
-      cursor = next;
-    } while (cursor !== '0');
+    await deleteKeysWithPrefix(r, prefix);
     r.disconnect();
   }
 }

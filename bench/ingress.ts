@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import winston from 'winston';
 import { createIngress, HwayClient } from '../actors/ingress/index.js';
 import { percentile, table, wantsJson, type Row } from './report.js';
+import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
 const arg = (name: string, d: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -229,12 +230,7 @@ async function openLoop(rate: number, ms: number, op: () => Promise<unknown>): P
 
 async function wipe(prefix: string): Promise<void> {
   const r = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (keys.length) await r.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(r, prefix);
   await r.quit();
 }
 

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { HwayClient } from '../actors/client.js';
 import { createNode, type HwayNode } from '../actors/node.js';
 import { fmt, percentile, table, wantsJson, type Row } from './report.js';
+import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
 const arg = (name: string, dflt: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,12 +75,7 @@ async function openLoop(op: () => Promise<unknown>, rate: number, ms = MS): Prom
 
 async function flush(prefix: string): Promise<void> {
   const r = new Redis(REDIS);
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 2000);
-    cursor = next;
-    if (keys.length > 0) await r.unlink(...keys);
-  } while (cursor !== '0');
+  await deleteKeysWithPrefix(r, prefix);
   await r.quit();
 }
 
@@ -95,7 +91,7 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
     await client.close();
     await node.stop();
     rmSync(dataDir, { recursive: true, force: true });
-    await flush(`${prefix}:`);
+    await flush(prefix);
   }
 }
 
@@ -146,7 +142,7 @@ async function bullmqSigns(concurrency: number): Promise<{ closed: Run; half: Ru
     await events.close();
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
-    await flush(`${prefix}:`);
+    await flush(prefix);
   }
 }
 

@@ -19,6 +19,7 @@ import { isHwayError } from '../../errors.js';
 import { setRootLogger } from '../../log.js';
 import { GatewayClient, localKeyWallet, WalletConnector } from '../../actors/gateway/index.js';
 import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, type Command, type Io } from '../cli.js';
+import { deleteKeysWithPrefix } from '../../storage/prefix-keys.js';
 
 const FLAGS = {
   redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use; a private one runs when none answers and redis-server is on PATH' },
@@ -110,14 +111,6 @@ async function startPrivateRedis(bin: string): Promise<PrivateRedis> {
   throw new Error(`redis-server did not start on port ${port}`);
 }
 
-async function deletePrefix(r: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await r.del(...keys);
-  } while (cursor !== '0');
-}
 
 const short = (hex: string, n = 8): string => (hex.length > 2 * n + 1 ? `${hex.slice(0, n)}…${hex.slice(-n)}` : hex);
 
@@ -182,8 +175,8 @@ export const command: Command = {
       await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
       await Promise.all(nodes.map((n) => n.stop().catch(() => undefined)));
       if (admin) {
-        await deletePrefix(admin, prefixA).catch(() => undefined);
-        await deletePrefix(admin, prefixB).catch(() => undefined);
+        await deleteKeysWithPrefix(admin, prefixA).catch(() => undefined);
+        await deleteKeysWithPrefix(admin, prefixB).catch(() => undefined);
         admin.disconnect();
       }
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
