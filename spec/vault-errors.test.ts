@@ -108,9 +108,8 @@ test('E_FORBIDDEN: another account reaches neither the vault nor its key', async
 test('E_STALE_EPOCH: a write under a fencing epoch that is no longer current is refused', async () => {
   const client = cluster.client();
   await client.vault.generate('fenced');
-  const p = partitionOf('fenced', cluster.partitions);
+  const { partition: p, fence: epoch } = await cluster.fence('fenced');
   const record = (await node.store.get(p, 'fenced'))!;
-  const epoch = Number(await redis.get(`${cluster.prefix}:{${p}}:epoch`));
   await expect(node.store.update(p, epoch - 1, { ...record, epoch: 99 })).rejects.toMatchObject({ code: 'E_STALE_EPOCH' });
   await expect(node.store.update(p, epoch, { ...record, version: record.version + 1 })).rejects.toMatchObject({ code: 'E_CONFLICT' });
   expect((await node.store.get(p, 'fenced'))!.version).toBe(record.version);
@@ -120,9 +119,8 @@ test('E_STALE_EPOCH: a write under a fencing epoch that is no longer current is 
 test('E_BUSY: a vault mailbox is bounded', async () => {
   const client = cluster.client();
   await client.vault.generate('bounded');
-  const p = partitionOf('bounded', cluster.partitions);
-  const fence = Number(await redis.get(`${cluster.prefix}:{${p}}:epoch`));
-  const runs = Array.from({ length: 20 }, () => node.supervisor!.run('bounded', { op: { kind: 'sign', digest }, account: '*', partition: p, fence }));
+  const { partition, fence } = await cluster.fence('bounded');
+  const runs = Array.from({ length: 20 }, () => node.supervisor!.run('bounded', { op: { kind: 'sign', digest }, account: '*', partition, fence }));
   const codes = await Promise.all(runs.map(errorCode));
   expect(codes.filter((c) => c === 'ok').length).toBeGreaterThanOrEqual(5);
   expect(codes.filter((c) => c === 'E_BUSY').length).toBeGreaterThan(0);

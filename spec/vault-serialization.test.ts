@@ -5,7 +5,6 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { HwayNode } from '../actors/node.js';
 import type { VaultResult } from '../actors/vault/vault-actor.js';
-import { partitionOf } from '../actors/ingress/partition.js';
 import { testCluster } from './helpers/node.js';
 
 const cluster = testCluster('serial');
@@ -43,20 +42,9 @@ test('200 concurrent refreshes through the ingress all apply, in order, while ot
 test('the actor serialises even without the ingress: 200 direct concurrent operations', async () => {
   const client = cluster.client();
   await client.vault.generate('direct');
-  const p = partitionOf('direct', cluster.partitions);
-  const fence = (await node.stats()).partitions.includes(p) ? await currentEpoch(p) : 0;
-  const runs: Promise<VaultResult>[] = Array.from({ length: 200 }, () => node.supervisor!.run('direct', { op: { kind: 'refresh' }, account: '*', partition: p, fence }));
+  const { partition, fence } = await cluster.fence('direct');
+  const runs: Promise<VaultResult>[] = Array.from({ length: 200 }, () => node.supervisor!.run('direct', { op: { kind: 'refresh' }, account: '*', partition, fence }));
   const epochs = (await Promise.all(runs)).map((r) => Number(r.epoch));
   expect(new Set(epochs).size).toBe(200);
   expect(Math.max(...epochs)).toBe(200);
 });
-
-async function currentEpoch(p: number): Promise<number> {
-  const { Redis } = await import('ioredis');
-  const r = new Redis('redis://127.0.0.1:6379');
-  try {
-    return Number(await r.get(`${cluster.prefix}:{${p}}:epoch`));
-  } finally {
-    await r.quit();
-  }
-}

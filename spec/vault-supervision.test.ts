@@ -4,7 +4,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { HwayNode } from '../actors/node.js';
-import { partitionOf } from '../actors/ingress/partition.js';
 import type { VaultMsg } from '../actors/vault/vault-actor.js';
 import { testCluster } from './helpers/node.js';
 
@@ -50,15 +49,9 @@ describe('enclave timeouts', () => {
   });
   afterAll(() => cluster.cleanup());
 
-  const run = (vaultId: string, op: VaultMsg['op']): Promise<unknown> => {
-    const p = partitionOf(vaultId, cluster.partitions);
-    return node.stats().then(async () => {
-      const { Redis } = await import('ioredis');
-      const r = new Redis('redis://127.0.0.1:6379');
-      const fence = Number(await r.get(`${cluster.prefix}:{${p}}:epoch`));
-      await r.quit();
-      return node.supervisor!.run(vaultId, { op, account: '*', partition: p, fence });
-    });
+  const run = async (vaultId: string, op: VaultMsg['op']): Promise<unknown> => {
+    const { partition, fence } = await cluster.fence(vaultId);
+    return node.supervisor!.run(vaultId, { op, account: '*', partition, fence });
   };
 
   test('a call stopped at the timeout answers E_TIMEOUT; the vault still signs with the same key', async () => {

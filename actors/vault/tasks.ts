@@ -2,6 +2,7 @@
 // (so that it reached the partition owner, the only node allowed to activate that vault), and hands
 // the operation to the vault's actor.
 import { HwayError } from '../../errors.js';
+import type { Perm } from '../gateway/tokens.js';
 import type { Enclave } from '../../enclaves/enclave.js';
 import type { Handler, Json, Task } from '../ingress/index.js';
 import { partitionOf } from '../ingress/partition.js';
@@ -9,8 +10,8 @@ import { parse, type VaultTaskType } from './payloads.js';
 import type { VaultOp, VaultResult } from './vault-actor.js';
 import type { VaultSupervisor } from './vault-supervisor.js';
 
-/** Permission a task type needs when auth is on (read < write < sign < admin). */
-export type Perm = 'read' | 'write' | 'sign' | 'admin';
+/** Permission a task type needs when auth is on (read < write < sign < admin): the tokens' own. */
+export type { Perm };
 
 export const TASK_PERM: Record<VaultTaskType, Perm> = {
   'vault:info': 'read',

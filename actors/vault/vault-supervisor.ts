@@ -95,7 +95,6 @@ export class VaultSupervisor {
     this.stopped = true;
     clearInterval(this.sweepTimer);
     stopActor(this.ref); // nact stops the children too; each afterStop closes its instance
-    await new Promise((r) => setTimeout(r, 10));
   }
 
   private handle(state: SupState, msg: SupMsg, ctx: ActorContext<SupMsg>): SupState {

@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../../actors/client.js';
 import { createNode, type HwayNode, type NodeOptions } from '../../actors/node.js';
+import { Keys } from '../../actors/ingress/keys.js';
+import { partitionOf } from '../../actors/ingress/partition.js';
 import { deleteKeys } from './redis.js';
 
 export const REDIS = 'redis://127.0.0.1:6379';
@@ -18,6 +20,8 @@ export interface TestCluster {
   dirs: string[];
   node(opts?: NodeOptions): HwayNode;
   client(opts?: { token?: string; callTimeoutMs?: number }): HwayClient;
+  /** The vault's partition and that partition's current fencing epoch (what its writes must carry). */
+  fence(vaultId: string): Promise<{ partition: number; fence: number }>;
   cleanup(): Promise<void>;
 }
 
@@ -43,6 +47,15 @@ export function testCluster(name: string, partitions = 8): TestCluster {
       const c = new HwayClient({ redis: REDIS, prefix, partitions, callTimeoutMs: 30_000, ...opts });
       clients.push(c);
       return c;
+    },
+    async fence(vaultId: string) {
+      const partition = partitionOf(vaultId, partitions);
+      const r = new Redis(REDIS);
+      try {
+        return { partition, fence: Number(await r.get(new Keys(prefix).epoch(partition))) };
+      } finally {
+        await r.quit();
+      }
     },
     async cleanup() {
       await Promise.all(clients.map((c) => c.close()));
