@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { FilNetwork } from '../enclaves/addresses.js';
 import { Enclave } from '../enclaves/enclave.js';
+import type { PluginName, PluginSource } from '../enclaves/wasm.js';
 import { parseMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js';
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
@@ -51,6 +52,8 @@ export interface NodeOptions {
   /** Deadline of every enclave call (default 20 s). */
   enclaveTimeoutMs?: number;
   enclaveWorkers?: number;
+  /** Which enclave build: the committed production plugin (default), or the test build (`vault-test.wasm`, tests only). */
+  enclavePlugin?: PluginName | PluginSource;
   ipfs?: { listen?: string[]; peers?: string[]; timeoutMs?: number };
   filNetwork?: FilNetwork;
   /**
@@ -165,6 +168,7 @@ export function createNode(options: NodeOptions = {}): HwayNode {
         masterKeys: masterKeys(),
         timeoutMs: options.enclaveTimeoutMs ?? 20_000,
         ...(options.enclaveWorkers === undefined ? {} : { workers: options.enclaveWorkers }),
+        ...(options.enclavePlugin === undefined ? {} : { plugin: options.enclavePlugin }),
         logger: log.child({ component: 'enclave' }),
       });
       // Loading Helia blocks the event loop for ~1.5 s: a node that serves peers opens it now, before

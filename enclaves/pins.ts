@@ -2,5 +2,5 @@
 // load a plugin whose hash differs (E_PLUGIN_INTEGRITY).
 export const PINS = {
   'vault.wasm': '9ac8c2e0af8b32f2eb7c411189d2b84e6a7d3f028287dc0e91abe9b31baef869',
-  'vault-test.wasm': '93b497bdf8ebfb6535b9a347f427b2e64a3acf04196607a8ccec3adae414fc59',
+  'vault-test.wasm': '6c09331c5dee0286aa7f33689f053f5e52d1442d892882da3a42aaa40ae43103',
 } as const;

@@ -6,10 +6,16 @@
 // Plain JavaScript on purpose: worker threads run outside jest's and tsx's module transforms.
 // Protocol (from enclaves/pool.ts): workerData = { module, config, progress }; messages in are
 // { batch: [{ seq, inst, fn, input, oneShot }] }; messages out are { results: [{ seq, output } |
-// { seq, error: { code, message } }] }. progress[0] holds the seq of the call now running, so that the
-// host knows which call was stuck when it has to terminate this worker.
+// { seq, error: { code, message } }] }. progress[0] holds the seq of the wasm call now executing (0 while
+// none is), so that the host can time each call's own execution (not the wait for the worker, its
+// start-up or instance creation) and knows which call was stuck when it terminates this worker.
 import { parentPort, workerData } from 'node:worker_threads';
-import { createPlugin } from '@extism/extism';
+
+import { loadWasiQuietly } from './quiet-wasi.mjs';
+
+// Extism loads node:wasi, which warns on Node 20; load it quietly first (quiet-wasi.mjs says why).
+await loadWasiQuietly();
+const { createPlugin } = await import('@extism/extism');
 
 const { module, config, progress } = workerData;
 /** @type {Map<number, import('@extism/extism').Plugin>} */
@@ -53,7 +59,13 @@ async function run({ seq, inst, fn, input, oneShot }) {
     if (!(await plugin.functionExists(fn))) {
       return { seq, error: { code: 'E_BAD_INPUT', message: `enclave has no export ${fn}` } };
     }
-    return { seq, output: copyOut(await plugin.call(fn, input)) };
+    // Only the wasm call itself is on the clock (the host's deadline counts from here).
+    Atomics.store(progress, 0, seq);
+    try {
+      return { seq, output: copyOut(await plugin.call(fn, input)) };
+    } finally {
+      Atomics.store(progress, 0, 0);
+    }
   } catch (err) {
     // A trap (unreachable, out-of-bounds) leaves the instance's C state unknown: replace it.
     if (!oneShot) await drop(inst);
@@ -70,11 +82,7 @@ let chain = Promise.resolve();
 parentPort.on('message', ({ batch }) => {
   chain = chain.then(async () => {
     const results = [];
-    for (const call of batch) {
-      Atomics.store(progress, 0, call.seq);
-      results.push(await run(call));
-    }
-    Atomics.store(progress, 0, 0);
+    for (const call of batch) results.push(await run(call));
     parentPort.postMessage({ results });
   });
 });

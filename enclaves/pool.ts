@@ -1,12 +1,19 @@
 // A pool of worker threads, each hosting many enclave instances (see pool-worker.mjs for why).
 //
 // Calls queue per worker and go over in batches (one message for many calls), so a busy node pays one
-// thread hop per batch, not per call. Each batch has a deadline of `timeoutMs`: when it passes, the
-// worker is terminated — that is what really stops a wasm call that spins — and a fresh worker takes
-// its place. The call that was running (the worker publishes its sequence number in shared memory) fails
-// with E_TIMEOUT; the others of the batch are sent again, which is safe because an enclave call is a
-// pure function of its input (all vault state travels sealed in the input). Instances that lived in the
-// old worker are re-created on their next call; they hold nothing that is not in the sealed data.
+// thread hop per batch, not per call.
+//
+// What the timeout (20 s by default) covers: one call's own execution inside the wasm, and nothing
+// else. Waiting in the queue behind other calls, the thread hop, a worker's start-up and the creation
+// of an instance (after a replacement, every instance is re-created on its next call) are not on the
+// clock, because on a busy machine they grow with load, not with what the call does; a deadline on them
+// would fail ordinary work. The worker publishes the sequence number of the call it is executing in
+// shared memory; a watchdog looks at it every quarter of the timeout, and a call that it has seen
+// executing for a whole timeout is stuck: the worker is terminated (that is what really stops a wasm
+// call that spins), that call fails with E_TIMEOUT, and a fresh worker takes its place. The other calls
+// of the batch are sent again, which is safe because an enclave call is a pure function of its input
+// (all vault state travels sealed in the input). Instances that lived in the old worker are re-created
+// on their next call; they hold nothing that is not in the sealed data.
 import { Worker } from 'node:worker_threads';
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
@@ -54,6 +61,8 @@ class WorkerSlot {
   private readonly queue: Call[] = [];
   private running: Call[] | null = null;
   private timer: NodeJS.Timeout | undefined;
+  /** The call the watchdog saw executing, and when it first saw it (host clock). */
+  private watched = { seq: 0, since: 0 };
   private closed = false;
   /** A worker's start-up (tens of ms) must not count against the first call's timeout. */
   private online = false;
@@ -90,6 +99,7 @@ class WorkerSlot {
   private spawn(): void {
     const { module, config } = this.opts;
     this.online = false;
+    this.watched = { seq: 0, since: 0 };
     this.worker = new Worker(WORKER_URL, { workerData: { module, config, progress: this.progress }, name: this.name });
     this.worker.once('online', () => {
       this.online = true;
@@ -105,7 +115,22 @@ class WorkerSlot {
     const batch = this.queue.splice(0, this.maxBatch);
     this.running = batch;
     this.worker.postMessage({ batch: batch.map(({ seq, inst, fn, input, oneShot }) => ({ seq, inst, fn, input, oneShot })) });
-    this.timer = setTimeout(() => this.replace('call timed out', Atomics.load(this.progress, 0)), this.opts.timeoutMs);
+    this.watch();
+  }
+
+  /**
+   * While a batch runs: a call seen executing for a whole timeout is stuck. It is timed from when the
+   * watchdog first saw it, so it always gets at least `timeoutMs` of its own execution, and is stopped
+   * within 1.25 × `timeoutMs` (one look every quarter). Only the host's clock is used.
+   */
+  private watch(): void {
+    clearTimeout(this.timer);
+    if (this.running === null || this.closed) return;
+    const seq = Atomics.load(this.progress, 0);
+    const now = performance.now();
+    if (seq !== this.watched.seq) this.watched = { seq, since: now };
+    else if (seq !== 0 && now - this.watched.since >= this.opts.timeoutMs) return this.replace('call timed out', seq);
+    this.timer = setTimeout(() => this.watch(), Math.max(1, this.opts.timeoutMs / 4));
   }
 
   private settle(results: WorkerResult[]): void {

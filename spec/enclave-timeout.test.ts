@@ -61,3 +61,22 @@ test('a closed pool answers E_CLOSED', async () => {
   await e.close();
   await expect(v.generate('x')).rejects.toMatchObject({ code: 'E_CLOSED' });
 });
+
+test("the deadline counts each call's own execution, not the wait behind other calls", async () => {
+  // One worker and one batch of 8,000 signs: the batch as a whole runs far longer than the 400 ms
+  // timeout (each sign takes ~0.1 ms, so ~1 s in all), and the calls at its end waited all that
+  // time. None of them may time out: only a call that itself executes for the whole timeout is stuck.
+  const e = await openEnclave({ plugin: 'vault-test.wasm', masterKeys: testRing(masterKey(1)), workers: 1, timeoutMs: TIMEOUT, maxBatch: 100_000 });
+  try {
+    const v = await e.vault();
+    const g = await v.generate('batch');
+    const started = Date.now();
+    const sigs = await Promise.all(Array.from({ length: 8000 }, () => v.sign(g.sealed, 'batch', digest)));
+    const elapsed = Date.now() - started;
+    expect(sigs).toHaveLength(8000);
+    expect(e.stats().restarts).toBe(0);
+    console.log(`8,000 queued signs took ${elapsed} ms in all with a ${TIMEOUT} ms per-call timeout`);
+  } finally {
+    await e.close();
+  }
+});

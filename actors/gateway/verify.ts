@@ -3,11 +3,12 @@
 // called on this thread (~0.15 ms; through the enclave's worker pool ~0.3 ms with the thread hop;
 // @noble/curves ~1 ms). Running it on the main thread is safe here, unlike vault operations: verify
 // touches no secret, takes bounded time and cannot spin. The plugin's SHA-256 is pinned (loadPlugin).
-import { createPlugin, type Plugin } from '@extism/extism';
+import type { Plugin } from '@extism/extism';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import type { Logger } from '../../log.js';
 import { decodeOutput, encodeFrame } from '../../enclaves/frame.js';
 import { loadPlugin, pinnedPlugin } from '../../enclaves/wasm.js';
+import { loadWasiQuietly } from '../../enclaves/quiet-wasi.mjs';
 
 /** ECDSA verification of a 64-byte r‖s (low-S) over a 32-byte digest under a 33/65-byte public key. */
 export type Verifier = (publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array) => Promise<boolean>;
@@ -25,6 +26,9 @@ export const nobleVerifier: Verifier = async (pk, digest, sig) => {
 export async function wasmVerifier(log: Logger): Promise<{ kind: 'wasm' | 'noble'; verify: Verifier; close: () => Promise<void> }> {
   let plugin: Plugin | undefined;
   try {
+    // Extism is imported here, not at the top: its import loads node:wasi, which warns on Node 20.
+    await loadWasiQuietly();
+    const { createPlugin } = await import('@extism/extism');
     const module = await loadPlugin(pinnedPlugin('vault.wasm'));
     const make = (): Promise<Plugin> => createPlugin(module, { useWasi: true, enableWasiOutput: true, runInWorker: false, config: {} });
     plugin = await make();

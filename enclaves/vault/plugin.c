@@ -175,6 +175,10 @@ static int op_export(const field_t *in, result_t *res) {
     int rc;
     if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
     if ((rc = check_password(&in[2])) != HW_OK) return rc;
+#ifdef HWAY_TEST_EXPORTS
+    /* Test build only: an export that really never finishes, for the host's timeout tests. */
+    if (in[2].len == sizeof T_SPIN_PASSWORD - 1 && memcmp(in[2].ptr, T_SPIN_PASSWORD, in[2].len) == 0) t_spin();
+#endif
     if ((rc = config_load()) != HW_OK) return rc;
     env = result_add(res, NULL, ENV_LEN);
     if (env == NULL) return E_INTERNAL;

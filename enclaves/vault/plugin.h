@@ -26,4 +26,10 @@ uint8_t *result_add(result_t *res, const uint8_t *p, size_t len);
 /* Appends a field pointing at external memory that outlives the result (e.g. res->heap). */
 void result_add_ref(result_t *res, const uint8_t *p, size_t len);
 
+#ifdef HWAY_TEST_EXPORTS
+/* Test build only (ABI.md): `export` with this password never returns, like t_spin. */
+#define T_SPIN_PASSWORD "t_spin: never finishes"
+int32_t t_spin(void);
+#endif
+
 #endif
