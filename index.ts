@@ -1,5 +1,9 @@
 // Highway's public surface. Everything else in the repository is internal.
-export { createNode, type HwayNode, type NodeOptions, type NodeStats, type TaskDefinition } from './actors/node.js';
+import { createNode as createNodeWithInternals, type HwayNode, type NodeOptions } from './actors/node.js';
+export type { HwayNode, NodeOptions, NodeStats, TaskDefinition } from './actors/node.js';
+
+/** A node (not started yet): `start()` it, register task types, `stop()` it to drain and release its leases. */
+export const createNode: (options?: NodeOptions) => HwayNode = createNodeWithInternals;
 export { HwayClient, VaultClient, type HwayClientOptions, type SignatureResult, type VaultInfo, type VaultView } from './actors/client.js';
 export type { CallOptions, EnqueueOptions, Json, Priority, Task, TaskOutcome, TaskState } from './actors/ingress/task.js';
 export type { HashName } from './actors/vault/payloads.js';

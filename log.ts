@@ -4,14 +4,21 @@ import winston from 'winston';
 
 export type Logger = winston.Logger;
 
-const level = process.env.HWAY_LOG_LEVEL ?? 'info';
+// Embedded in someone else's service, Highway logs only warnings and errors unless asked
+// (HWAY_LOG_LEVEL, or a logger passed in); `hway start` runs a node as its own service and logs info.
+let defaultLevel = 'warn';
 
 let root: winston.Logger | undefined;
+
+/** The level used when HWAY_LOG_LEVEL is not set; call before the first log line (the CLI does). */
+export function setDefaultLogLevel(level: string): void {
+  defaultLevel = level;
+}
 
 /** The process-wide logger: JSON lines on stderr, so that stdout stays for command output. */
 export function rootLogger(): winston.Logger {
   root ??= winston.createLogger({
-    level,
+    level: process.env.HWAY_LOG_LEVEL ?? defaultLevel,
     format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
   });

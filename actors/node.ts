@@ -10,7 +10,7 @@ import type { PluginName, PluginSource } from '../enclaves/wasm.js';
 import { parseMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js';
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
-import { openIpfs, type IpfsStore } from '../storage/ipfs.js';
+import { openIpfs, preloadIpfs, type IpfsStore } from '../storage/ipfs.js';
 import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
 import { openAccess, tokenAuthorizer } from './auth.js';
@@ -93,12 +93,16 @@ export interface HwayNode {
   stats(): Promise<NodeStats>;
   /** The IPFS store (opened on first call): its multiaddrs let another node dial this one. */
   ipfs(): Promise<IpfsStore>;
+}
+
+/** A node with its parts exposed, for the CLI and tests; the package exports only `HwayNode`. */
+export interface NodeInternals extends HwayNode {
   readonly enclave: Enclave | undefined;
   readonly supervisor: VaultSupervisor | undefined;
   readonly store: VaultStore;
 }
 
-export function createNode(options: NodeOptions = {}): HwayNode {
+export function createNode(options: NodeOptions = {}): NodeInternals {
   const env = options.env ?? process.env;
   const nodeId = options.nodeId ?? env.HWAY_NODE_ID ?? `node-${randomUUID().slice(0, 8)}`;
   const log = (options.logger ?? makeLogger('node')).child({ node: nodeId });
@@ -136,7 +140,7 @@ export function createNode(options: NodeOptions = {}): HwayNode {
     return source.ring;
   }
 
-  const node: HwayNode = {
+  const node: NodeInternals = {
     nodeId,
     store,
     get enclave() {
@@ -171,8 +175,9 @@ export function createNode(options: NodeOptions = {}): HwayNode {
         ...(options.enclavePlugin === undefined ? {} : { plugin: options.enclavePlugin }),
         logger: log.child({ component: 'enclave' }),
       });
-      // Loading Helia blocks the event loop for ~1.5 s: a node that serves peers opens it now, before
-      // it holds leases that this pause could let expire; others open it on their first export.
+      // Loading Helia blocks the event loop for 1–2 s: every node loads it now, before it holds leases
+      // that this pause could let expire (preloadIpfs says more); a node that serves peers also opens it.
+      await preloadIpfs();
       if (options.ipfs?.listen !== undefined || options.ipfs?.peers !== undefined) await openStore();
       system = startSystem(`hway-${nodeId}`);
       supervisor = new VaultSupervisor(

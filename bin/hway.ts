@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // `hway <command> [...]`: finds the command module in bin/commands/, handles --help and --json for
 // every command, and turns whatever a command throws into the CLI's error line and exit code.
 // A command module is loaded only when it runs (or for the command list), so that `hway vault …`
@@ -8,6 +9,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EXIT_USAGE, fail, makeIo, UsageError, type Command, type Io } from './cli.js';
 
 const COMMANDS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'commands');
+/** Command modules are .ts in a git checkout (run through tsx by bin/hway) and .js in the package. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 /** The order of `hway --help`; modules not listed here follow alphabetically. */
 const ORDER = ['demo', 'start', 'cluster', 'vault', 'wallet', 'token', 'status', 'dlq'];
 
@@ -18,7 +21,7 @@ function commandNames(): string[] {
   } catch {
     return [];
   }
-  const names = files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.includes('.test.')).map((f) => f.slice(0, -3));
+  const names = files.filter((f) => f.endsWith(EXT) && !f.endsWith('.d.ts') && !f.includes('.test.')).map((f) => f.slice(0, -EXT.length));
   const rank = (n: string): number => (ORDER.includes(n) ? ORDER.indexOf(n) : ORDER.length);
   return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
@@ -32,7 +35,7 @@ function isCommand(x: unknown): x is Command {
 /** The module's `command` export; tolerates a default export or a single Command-shaped export. */
 async function load(name: string): Promise<Command | undefined> {
   if (!/^[a-z][a-z0-9-]*$/.test(name)) return undefined;
-  const file = join(COMMANDS_DIR, `${name}.ts`);
+  const file = join(COMMANDS_DIR, `${name}${EXT}`);
   if (!existsSync(file)) return undefined;
   const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   const found = [mod.command, mod.default, ...Object.values(mod)].find(isCommand);

@@ -2,7 +2,7 @@
 // with the password masked; requeue runs it again (here it succeeds, once its vault exists); delete
 // removes a dead letter; an id that is not a dead letter is E_NOT_FOUND.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import type { TaskOutcome } from '../actors/ingress/index.js';
 import type { HwayClient } from '../actors/client.js';
 import { hway, quietLogger } from './helpers/cli.js';

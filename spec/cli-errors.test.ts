@@ -2,7 +2,7 @@
 // stderr ("hway: … [E_CODE]") and, with --json, {"error":{"code","message"}} on stdout.
 // Node-side payload checks → E_BAD_PAYLOAD (exit 1); command-line mistakes → E_BAD_INPUT (exit 2).
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { hway, quietLogger } from './helpers/cli.js';
 import { testCluster } from './helpers/node.js';
 

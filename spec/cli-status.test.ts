@@ -3,7 +3,7 @@
 // prefix without nodes, unowned partitions and the backlog waiting for a node.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { HwayClient } from '../actors/client.js';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { hway, quietLogger } from './helpers/cli.js';
 import { REDIS, testCluster } from './helpers/node.js';
 

@@ -6,7 +6,7 @@ import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { HwayClient } from '../actors/client.js';
 import { TokenService } from '../actors/gateway/tokens.js';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { HwayError } from '../errors.js';
 import { REDIS, testCluster } from './helpers/node.js';
 import { errorCode } from './helpers/errors.js';

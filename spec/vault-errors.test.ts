@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { partitionOf } from '../actors/ingress/partition.js';
 import { HwayError } from '../errors.js';
 import { REDIS, testCluster } from './helpers/node.js';

@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HwayClient } from '../actors/client.js';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { ethAddress } from '../enclaves/addresses.js';
 import { startProcess, stopProcess, type Child } from './helpers/processes.js';
 import { REDIS, testCluster } from './helpers/node.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { partitionOf } from '../actors/ingress/partition.js';
 import { setRootLogger } from '../log.js';
 import { openOnHost } from './helpers/oracle.js';

@@ -3,7 +3,7 @@
 // overlapped, one would fail with E_CONFLICT and the final epoch would fall short of 200.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import type { VaultResult } from '../actors/vault/vault-actor.js';
 import { testCluster } from './helpers/node.js';
 

@@ -3,7 +3,7 @@
 // what waits with a clear error, and a later message activates a fresh actor.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import type { HwayNode } from '../actors/node.js';
+import type { NodeInternals as HwayNode } from '../actors/node.js';
 import type { VaultMsg } from '../actors/vault/vault-actor.js';
 import { testCluster } from './helpers/node.js';
 

@@ -1,22 +1,26 @@
 // Embedded IPFS node (Helia + UnixFS) for encrypted vault exports: opaque bytes in, CID out.
 //
 // Why it looks the way it does (see ../shared/STACK.md, "Helia"):
-// - Helia and libp2p are imported lazily inside openIpfs: importing them costs ~1.5 s and ~85 MiB,
-//   which a CLI command that never touches IPFS must not pay. Only types are imported statically.
-// - The node is composed by hand (createHeliaLight + withLibp2pLight + withBitswap) instead of
-//   createHelia, so that nothing reaches the outside: no HTTP delegated routers or gateways, no
-//   bootstrap list, no mDNS, no DHT, no relay/UPnP/autoNAT. Blocks move only over bitswap between
-//   peers that were dialled explicitly (`peers`, `dial`) or that dialled us (`listen`).
+// - Helia and libp2p are imported lazily (loadModules): importing them costs ~2 s and ~85 MiB, which
+//   a CLI command that never touches IPFS must not pay; a node preloads them at start (preloadIpfs).
+//   Only types are imported statically.
+// - Helia 6, not 7: every Helia 7 pulls @helia/libp2p, whose dependencies need Node >= 22 (undici 8,
+//   p-retry 8); package.json pins the Node 20 versions, and spec/package.test.ts checks a consumer's
+//   install.
+// - createHelia gets explicit libp2p options, block brokers and routers instead of its defaults (Helia
+//   6 uses its defaults only for the keys not given), so that nothing reaches the outside: no HTTP
+//   delegated routers or gateways, no bootstrap list, no mDNS, no DHT, no relay/UPnP/autoNAT. Blocks
+//   move only over bitswap between peers that were dialled explicitly (`peers`, `dial`) or that
+//   dialled us (`listen`).
 // - Blocks and the datastore (peer key, pins) live under <dataDir>/ipfs/, so exports and the peer
 //   id survive a restart; a stable peer id keeps a published multiaddr dialable.
-import './promise-polyfill.ts';
+import './promise-polyfill.js';
 
 import path from 'node:path';
 import { HwayError, isHwayError } from '../errors.js';
 import { logger as componentLogger, type Logger } from '../log.js';
 
 import type { Helia } from 'helia';
-import type { HeliaWithLibp2p } from '@helia/libp2p';
 import type { UnixFS } from '@helia/unixfs';
 import type { FsBlockstore } from 'blockstore-fs';
 import type { FsDatastore } from 'datastore-fs';
@@ -74,8 +78,7 @@ const SUPPORTED_HASHES = new Set([0x12 /* sha2-256 */, 0x00 /* identity */]);
 // The subset of modules openIpfs needs, loaded once per process (the second open is fast).
 interface IpfsModules {
   helia: typeof import('helia');
-  heliaLibp2p: typeof import('@helia/libp2p');
-  bitswap: typeof import('@helia/bitswap');
+  blockBrokers: typeof import('@helia/block-brokers');
   unixfs: typeof import('@helia/unixfs');
   blockstoreFs: typeof import('blockstore-fs');
   datastoreFs: typeof import('datastore-fs');
@@ -89,14 +92,22 @@ interface IpfsModules {
 
 let modulesPromise: Promise<IpfsModules> | undefined;
 
+/**
+ * Imports Helia and libp2p without opening anything. Evaluating their ~1,000 modules blocks the event
+ * loop for 1–2 s (longer on a busy machine), so a node does it before it holds leases, which such a
+ * pause could let expire; the first export or import then opens the store without that pause.
+ */
+export async function preloadIpfs(): Promise<void> {
+  await loadModules();
+}
+
 function loadModules(): Promise<IpfsModules> {
   // Imported one after another, not with Promise.all: jest's ESM loader (vm modules) fails
   // concurrent dynamic imports that share dependencies ("request for … is not in cache"), and in
   // plain Node the shared graph makes parallel imports no faster anyway.
   modulesPromise ??= (async () => {
     const helia = await import('helia');
-    const heliaLibp2p = await import('@helia/libp2p');
-    const bitswap = await import('@helia/bitswap');
+    const blockBrokers = await import('@helia/block-brokers');
     const unixfs = await import('@helia/unixfs');
     const blockstoreFs = await import('blockstore-fs');
     const datastoreFs = await import('datastore-fs');
@@ -106,7 +117,7 @@ function loadModules(): Promise<IpfsModules> {
     const identify = await import('@libp2p/identify');
     const cid = await import('multiformats/cid');
     const multiaddr = await import('@multiformats/multiaddr');
-    return { helia, heliaLibp2p, bitswap, unixfs, blockstoreFs, datastoreFs, tcp, noise, yamux, identify, cid, multiaddr };
+    return { helia, blockBrokers, unixfs, blockstoreFs, datastoreFs, tcp, noise, yamux, identify, cid, multiaddr };
   })();
   // A failed import (e.g. a broken install) must not be cached forever.
   modulesPromise.catch(() => {
@@ -155,19 +166,24 @@ export async function openIpfs(options: OpenIpfsOptions): Promise<IpfsStore> {
     throw new HwayError('E_INTERNAL', `cannot open IPFS stores under ${root}: ${errorMessage(e)}`, { cause: e });
   }
 
-  let helia: HeliaWithLibp2p<Record<string, unknown>> & Helia;
+  let helia: Helia;
   try {
-    const light = m.helia.createHeliaLight({ blockstore, datastore });
-    const withP2p = m.heliaLibp2p.withLibp2pLight(light, {
-      addresses: { listen: listen.map((a) => a.toString()) },
-      transports: [m.tcp.tcp()],
-      connectionEncrypters: [m.noise.noise()],
-      streamMuxers: [m.yamux.yamux()],
-      peerDiscovery: [],
-      services: { identify: m.identify.identify() },
+    // helia 6: createHelia loads (or creates) the peer key from the datastore, as withLibp2pLight did, and
+    // builds libp2p from these options (its defaults apply only to keys not given here).
+    helia = await m.helia.createHelia({
+      blockstore,
+      datastore,
+      blockBrokers: [m.blockBrokers.bitswap()],
+      routers: [],
+      libp2p: {
+        addresses: { listen: listen.map((a) => a.toString()) },
+        transports: [m.tcp.tcp()],
+        connectionEncrypters: [m.noise.noise()],
+        streamMuxers: [m.yamux.yamux()],
+        peerDiscovery: [],
+        services: { identify: m.identify.identify() },
+      },
     });
-    helia = m.bitswap.withBitswap(withP2p);
-    await helia.start();
   } catch (e) {
     await blockstore.close().catch(() => undefined);
     await datastore.close().catch(() => undefined);

@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { loadMasterKeys } from '../../storage/master-key-file.js';
 import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
 
-const HWAY_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', 'hway');
+// The executable that runs this file: bin/hway (tsx) in a git checkout, dist/bin/hway.js in the package.
+const HWAY_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', import.meta.url.endsWith('.ts') ? 'hway' : 'hway.js');
 
 const FLAGS = {
   nodes: { type: 'number', default: 3, desc: 'how many nodes to run (1-32)' },

@@ -14,7 +14,7 @@ import { delimiter, join } from 'node:path';
 import winston from 'winston';
 import type { Redis } from 'ioredis';
 import type { HwayClient } from '../../actors/client.js';
-import type { HwayNode } from '../../actors/node.js';
+import type { NodeInternals as HwayNode } from '../../actors/node.js';
 import { isHwayError } from '../../errors.js';
 import { setRootLogger } from '../../log.js';
 import { GatewayClient, localKeyWallet, WalletConnector } from '../../actors/gateway/index.js';

@@ -3,6 +3,7 @@
 // membership, so that other nodes take its partitions at once rather than after lease expiry.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { setDefaultLogLevel } from '../../log.js';
 import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
@@ -34,6 +35,7 @@ export const command: Command = {
   summary: 'run one node until SIGINT/SIGTERM',
   help,
   async run(argv: string[], io: Io): Promise<number> {
+    setDefaultLogLevel('info'); // a node run as its own service logs its life cycle
     const { flags, args } = parseFlags(argv, FLAGS, io.env);
     positionals(args, []);
     const { redis, prefix, partitions } = clusterOptions(flags);

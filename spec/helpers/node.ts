@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../../actors/client.js';
-import { createNode, type HwayNode, type NodeOptions } from '../../actors/node.js';
+import { createNode, type NodeInternals as HwayNode, type NodeOptions } from '../../actors/node.js';
 import { Keys } from '../../actors/ingress/keys.js';
 import { partitionOf } from '../../actors/ingress/partition.js';
 import { deleteKeys } from './redis.js';
