@@ -1,6 +1,7 @@
 // Highway's public surface. Everything else in the repository is internal.
 import { createNode as createNodeWithInternals, type HwayNode, type NodeOptions } from './actors/node.js';
-export type { HwayNode, NodeOptions, NodeStats, TaskDefinition } from './actors/node.js';
+export type { HwayNode, NodeOptions, NodeStats, TaskContext, TaskDefinition } from './actors/node.js';
+export type { RedisEffect } from './storage/effects.js';
 
 /** A node (not started yet): `start()` it, register task types, `stop()` it to drain and release its leases. */
 export const createNode: (options?: NodeOptions) => HwayNode = createNodeWithInternals;

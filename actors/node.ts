@@ -10,6 +10,8 @@ import type { PluginName, PluginSource } from '../enclaves/wasm.js';
 import { parseMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js';
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
+import { applyOnce, type RedisEffect } from '../storage/effects.js';
+import { Keys } from './ingress/keys.js';
 import { openIpfs, preloadIpfs, type IpfsStore } from '../storage/ipfs.js';
 import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
@@ -69,11 +71,31 @@ export interface NodeOptions {
   logger?: Logger;
 }
 
+/** What a registered task's handler receives besides its payload. */
+export interface TaskContext<P> extends Task<P> {
+  /**
+   * The partition's hash tag (`{p}`). Keys that contain it live in the task's Redis Cluster slot, as
+   * the keys of an `applyOnce` effect must.
+   */
+  readonly slotTag: string;
+  /**
+   * Effect-once for a Redis effect: runs `effect.commands` and stores `outcome` as this task's
+   * outcome in one atomic step, unless this task id already did (it ran before on a node that died
+   * before its outcome was stored); either way it resolves to the outcome to answer. E_STALE_EPOCH
+   * (nothing written) when this node no longer holds the partition.
+   */
+  applyOnce(effect: RedisEffect, outcome: Json): Promise<Json>;
+}
+
 /** A task type added by an embedding service: its payload is validated before `handle` sees it. */
 export interface TaskDefinition<P> {
   /** Returns the typed payload or throws; a throw becomes a permanent E_BAD_PAYLOAD. */
   validate: (payload: unknown) => P;
-  handle: (payload: P, task: Task<P>) => Promise<Json> | Json;
+  /**
+   * Runs the task; may run again for the same task id if its node dies while it runs. Effects that
+   * must happen once go through `task.applyOnce` (or are keyed by `task.id` some other way).
+   */
+  handle: (payload: P, task: TaskContext<P>) => Promise<Json> | Json;
 }
 
 export interface NodeStats {
@@ -113,6 +135,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
   const redis = nodeConnection(redisSrc, `hway-node-${nodeId}`);
   redis.on('error', (e: Error) => log.debug('redis error', { error: e.message }));
   const store = new VaultStore(redis, prefix);
+  const queueKeys = new Keys(prefix);
   const extraTasks = new Map<string, Handler>();
 
   let enclave: Enclave | undefined;
@@ -159,7 +182,13 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         } catch (err) {
           throw new HwayError('E_BAD_PAYLOAD', err instanceof Error ? err.message : 'invalid payload', { permanent: true });
         }
-        return def.handle(payload, { ...task, payload });
+        const scope = { redis, keys: queueKeys, partition: task.partition, fence: task.epoch, taskId: task.id };
+        return def.handle(payload, {
+          ...task,
+          payload,
+          slotTag: `{${task.partition}}`,
+          applyOnce: async (effect, outcome) => (await applyOnce(scope, effect, outcome)).outcome,
+        });
       };
       extraTasks.set(type, handler);
       ingress?.register(type, handler);

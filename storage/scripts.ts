@@ -19,8 +19,9 @@ const SCRIPTS = {
   lease_renew: 1,
   lease_release: 1,
   heartbeat: 1,
-  vault_put: 2,
-  vault_delete: 2,
+  vault_put: 3,
+  vault_delete: 3,
+  effect_once: null,
   // The signer gateway's: a registration touches one route set per address.
   gw_register: null,
   gw_unregister: null,

@@ -25,6 +25,10 @@ export class Keys {
   result(p: number, id: string): string {
     return `${this.part(p)}result:${id}`;
   }
+  /** The effect ledger entry of a task: written atomically with the state change it caused. */
+  effect(p: number, id: string): string {
+    return `${this.part(p)}fx:${id}`;
+  }
   scheduled(p: number): string {
     return `${this.part(p)}scheduled`;
   }

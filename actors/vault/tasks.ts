@@ -69,7 +69,7 @@ export function vaultHandlers(deps: VaultTaskDeps): Record<VaultTaskType, Handle
         throw new HwayError('E_BAD_PAYLOAD', `vault tasks must be enqueued with key = vaultId (${vaultId})`, { permanent: true });
       }
       const account = await deps.authorize(task, TASK_PERM[type]);
-      return deps.supervisor.run(vaultId, { op, account, partition: task.partition, fence: task.epoch });
+      return deps.supervisor.run(vaultId, { op, account, partition: task.partition, fence: task.epoch, taskId: task.id });
     };
   return {
     'vault:generate': actorTask('vault:generate'),

@@ -7,11 +7,11 @@
 // or traps makes the handler throw after answering the message: the supervision policy (see
 // vault-supervisor.ts) then resets the actor, which starts again from the stored record.
 import { addressesOf, type FilNetwork } from '../../enclaves/addresses.js';
-import type { Enclave, VaultEnclave } from '../../enclaves/enclave.js';
+import type { Enclave, Generated, VaultEnclave } from '../../enclaves/enclave.js';
 import { HwayError, isHwayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { IpfsStore } from '../../storage/ipfs.js';
-import type { VaultRecord, VaultStore } from '../../storage/vault-store.js';
+import type { NewVault, TaskEffect, VaultRecord, VaultStore } from '../../storage/vault-store.js';
 
 export type VaultOp =
   | { kind: 'generate' }
@@ -32,6 +32,8 @@ export interface VaultMsg {
   /** Partition of the vault and the fencing epoch under which this node holds it. */
   partition: number;
   fence: number;
+  /** The task this operation runs for: its state change is recorded under this id (effect-once). */
+  taskId?: string;
   resolve: (value: VaultResult) => void;
   reject: (err: unknown) => void;
 }
@@ -67,7 +69,7 @@ export const initialVaultState = (): VaultState => ({ instance: null, record: un
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-function view(r: VaultRecord): VaultResult {
+function view(r: NewVault): VaultResult {
   return { vaultId: r.vaultId, publicKey: hex(r.publicKey), addresses: { ...r.addresses } };
 }
 
@@ -75,6 +77,15 @@ export async function handleVaultMsg(deps: VaultDeps, vaultId: string, state: Va
   const s: VaultState = { ...state };
   try {
     s.instance ??= await deps.enclave.vault();
+    // A task that changes state may have run before, on a node that died after its write and before
+    // its outcome was stored: its ledger entry answers it, and it must not run again.
+    const applied = msg.taskId !== undefined && CHANGES_STATE.has(msg.op.kind) ? await deps.store.appliedEffect(msg.partition, msg.taskId) : null;
+    if (applied !== null) {
+      s.record = undefined; // written by that earlier run: read it again next time
+      deps.log.info('vault operation already applied: answering its recorded outcome', { vault: vaultId, op: msg.op.kind, task: msg.taskId! });
+      msg.resolve(applied as VaultResult);
+      return s;
+    }
     if (s.record === undefined || s.readUnder !== msg.fence) {
       s.record = await deps.store.get(msg.partition, vaultId);
       s.readUnder = msg.fence;
@@ -97,6 +108,9 @@ export async function handleVaultMsg(deps: VaultDeps, vaultId: string, state: Va
   }
 }
 
+/** Operations that write the vault's record; each write carries its task's outcome (effect-once). */
+const CHANGES_STATE = new Set<VaultOp['kind']>(['generate', 'refresh', 'import', 'delete']);
+
 function owned(record: VaultRecord | null, vaultId: string, account: string): VaultRecord {
   if (record === null) throw new HwayError('E_UNKNOWN_VAULT', `no vault ${vaultId}`, { permanent: true });
   if (account !== '*' && record.account !== account) throw new HwayError('E_FORBIDDEN', `vault ${vaultId} belongs to another account`, { permanent: true });
@@ -116,14 +130,17 @@ async function perform(
 ): Promise<{ value: VaultResult; record: VaultRecord | null }> {
   const account = msg.account === '*' ? deps.defaultAccount : msg.account;
   const { op, partition, fence } = msg;
+  // The outcome is known before the write, so that the write can record it for its task.
+  const effect = (value: VaultResult): TaskEffect | undefined => (msg.taskId === undefined ? undefined : { taskId: msg.taskId, value });
+  const create = async (g: Generated): Promise<{ value: VaultResult; record: VaultRecord }> => {
+    const vault: NewVault = { vaultId, account, sealed: g.sealed, publicKey: g.publicKey, addresses: addressesOf(g.publicKey, { filNetwork: deps.filNetwork }), epoch: 0 };
+    const value = view(vault);
+    return { value, record: await deps.store.create(partition, fence, vault, effect(value)) };
+  };
   switch (op.kind) {
     case 'generate': {
       absent(record, vaultId);
-      const g = await instance.generate(vaultId);
-      const created = await deps.store.create(partition, fence, {
-        vaultId, account, sealed: g.sealed, publicKey: g.publicKey, addresses: addressesOf(g.publicKey, { filNetwork: deps.filNetwork }), epoch: 0,
-      });
-      return { value: view(created), record: created };
+      return create(await instance.generate(vaultId));
     }
     case 'sign': {
       const r = owned(record, vaultId, msg.account);
@@ -133,8 +150,8 @@ async function perform(
     case 'refresh': {
       const r = owned(record, vaultId, msg.account);
       const next = await instance.refresh(r.sealed, vaultId);
-      const updated = await deps.store.update(partition, fence, { ...r, sealed: next.sealed, epoch: r.epoch + 1 });
-      return { value: { vaultId, epoch: updated.epoch, publicKey: hex(updated.publicKey) }, record: updated };
+      const value = { vaultId, epoch: r.epoch + 1, publicKey: hex(r.publicKey) };
+      return { value, record: await deps.store.update(partition, fence, { ...r, sealed: next.sealed, epoch: r.epoch + 1 }, effect(value)) };
     }
     case 'export': {
       const r = owned(record, vaultId, msg.account);
@@ -145,11 +162,7 @@ async function perform(
     case 'import': {
       absent(record, vaultId);
       const envelope = await (await deps.ipfs()).get(op.cid, { timeoutMs: deps.ipfsTimeoutMs });
-      const g = await instance.import(envelope, op.password, vaultId);
-      const created = await deps.store.create(partition, fence, {
-        vaultId, account, sealed: g.sealed, publicKey: g.publicKey, addresses: addressesOf(g.publicKey, { filNetwork: deps.filNetwork }), epoch: 0,
-      });
-      return { value: view(created), record: created };
+      return create(await instance.import(envelope, op.password, vaultId));
     }
     case 'info': {
       const r = owned(record, vaultId, msg.account);
@@ -157,8 +170,9 @@ async function perform(
     }
     case 'delete': {
       const r = owned(record, vaultId, msg.account);
-      await deps.store.delete(partition, fence, r);
-      return { value: { vaultId, deleted: true }, record: null };
+      const value = { vaultId, deleted: true };
+      await deps.store.delete(partition, fence, r, effect(value));
+      return { value, record: null };
     }
   }
 }

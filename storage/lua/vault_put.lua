@@ -1,11 +1,18 @@
--- Write a vault record under the partition's fencing epoch, with optimistic versioning.
--- KEYS[1] record, KEYS[2] the partition's epoch counter (bumped by every lease acquisition).
+-- Write a vault record under the partition's fencing epoch, with optimistic versioning, and record the
+-- task that caused the write (the effect ledger) in the same step.
+-- KEYS[1] record, KEYS[2] the partition's epoch counter (bumped by every lease acquisition),
+-- KEYS[3] the task's effect ledger entry.
 -- ARGV[1] fencing epoch the writer holds, ARGV[2] version the writer read (0: the record must not
--- exist), ARGV[3..] field, value pairs. Returns the new version, or an error reply whose text starts
--- with a stable code: a node whose lease was taken over can never overwrite the new owner's state.
+-- exist), ARGV[3] the ledger entry ('' when the write belongs to no task), ARGV[4] its TTL in ms,
+-- ARGV[5..] field, value pairs. Returns the new version, or an error reply whose text starts with a
+-- stable code: a node whose lease was taken over can never overwrite the new owner's state, and a task
+-- that re-runs after a crash finds its ledger entry instead of writing twice.
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
 if current ~= tonumber(ARGV[1]) then
   return redis.error_reply('E_STALE_EPOCH partition epoch is ' .. current .. ', writer holds ' .. ARGV[1])
+end
+if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
+  return redis.error_reply('E_CONFLICT the task already applied its effect')
 end
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version ~= tonumber(ARGV[2]) then
@@ -14,8 +21,9 @@ if version ~= tonumber(ARGV[2]) then
   return redis.error_reply('E_CONFLICT vault changed since it was read')
 end
 local fields = {}
-for i = 3, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 fields[#fields + 1] = 'version'
 fields[#fields + 1] = tostring(version + 1)
 redis.call('HSET', KEYS[1], unpack(fields))
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
 return version + 1
