@@ -21,7 +21,7 @@ import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } fr
 import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
 import { TokenService } from './gateway/tokens.js';
 import { createIngress, type Handler, type Ingress, type Json, type Task, type Weights } from './ingress/index.js';
-import { nodeConnection, type RedisSource } from './ingress/redis.js';
+import { nodeConnection, type RedisSource } from '../storage/redis.js';
 import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
 import { vaultSigners } from './vault/signers.js';

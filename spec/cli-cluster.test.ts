@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { partitionOf } from '../actors/ingress/index.js';
-import { hway, hwayLongRunning, stopLongRunning, type LongRunning } from './helpers/cli.js';
+import { hway, hwayLongRunning, stopLongRunning, WAIT, type LongRunning } from './helpers/cli.js';
+import { pollUntil } from './helpers/deadlines.js';
 import { REDIS } from './helpers/node.js';
 
 const prefix = `hwt-cli-cluster-${randomBytes(3).toString('hex')}`;
@@ -37,34 +38,33 @@ function idsOnDifferentNodes(owners: Owners): [string, string] {
 
 test('two nodes: partitions split, export on one imports anywhere, SIGTERM stops both (exit 0)', async () => {
   const base = join(dir, 'c');
-  proc = await hwayLongRunning(['cluster', '--nodes', '2', '--prefix', prefix, '--partitions', String(P), '--data-dir', base], (out) => (out.match(/"ready":true/g) ?? []).length === 2, { timeoutMs: 40_000 });
+  proc = await hwayLongRunning(['cluster', '--nodes', '2', '--prefix', prefix, '--partitions', String(P), '--data-dir', base], (out) => (out.match(/"ready":true/g) ?? []).length === 2);
   expect(proc.stdout()).toMatch(/^\[node-1\] \{"ready":true/m);
   expect(proc.stdout()).toMatch(/^\[node-2\] \{"ready":true/m);
   expect(statSync(join(base, 'master.key')).mode & 0o777).toBe(0o600);
   expect(existsSync(join(base, 'node-1', 'master.key'))).toBe(false); // one shared key, not one each
   expect(existsSync(join(base, 'node-2', 'ipfs'))).toBe(true);
 
-  // Rebalancing converges on 4 + 4 within a few lease periods.
+  // Rebalancing converges on 4 + 4 (within a few lease periods; polled for as long as it takes).
   let nodes: Array<{ id: string; partitions: number }> = [];
   let owners: Owners = [];
-  for (let i = 0; i < 60; i++) {
+  await pollUntil(async () => {
     const st = (await hway<{ nodes: Array<{ id: string; partitions: number }>; partitions: Owners }>(['status', ...O])).json;
     nodes = st.nodes;
     owners = st.partitions;
-    if (nodes.length === 2 && nodes.every((n) => n.partitions === P / 2)) break;
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    return nodes.length === 2 && nodes.every((n) => n.partitions === P / 2);
+  }, 'the partitions to split 4 + 4', { intervalMs: 250 });
   expect(nodes.map((n) => [n.id, n.partitions]).sort()).toEqual([['node-1', 4], ['node-2', 4]]);
 
   const [a, b] = idsOnDifferentNodes(owners); // exported on one node, imported on the other
-  const gen = await hway<{ publicKey: string }>(['vault', 'generate', a, ...O]);
+  const gen = await hway<{ publicKey: string }>(['vault', 'generate', a, ...O, ...WAIT]);
   expect(gen.code).toBe(0);
-  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O], { input: 'cluster pw' });
+  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O, ...WAIT], { input: 'cluster pw' });
   expect(exp.code).toBe(0);
-  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O], { input: 'cluster pw' });
+  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O, ...WAIT], { input: 'cluster pw' });
   expect([imp.code, imp.json.publicKey]).toEqual([0, gen.json.publicKey]);
 
-  expect(await stopLongRunning(proc, 'SIGTERM', 20_000)).toBe(0);
+  expect(await stopLongRunning(proc, 'SIGTERM')).toBe(0);
   expect(proc.stderr()).toMatch(/^\[node-1\] hway: SIGTERM: stopping node node-1/m);
   expect(proc.stderr()).toMatch(/^\[node-2\] hway: SIGTERM: stopping node node-2/m);
   expect(proc.stderr()).toContain('hway: all 2 node(s) stopped');

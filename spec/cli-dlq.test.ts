@@ -6,6 +6,7 @@ import type { NodeInternals as HwayNode } from '../actors/node.js';
 import type { TaskOutcome } from '../actors/ingress/index.js';
 import type { HwayClient } from '../actors/client.js';
 import { hway, quietLogger } from './helpers/cli.js';
+import { pollUntil } from './helpers/deadlines.js';
 import { testCluster } from './helpers/node.js';
 
 interface Dead {
@@ -29,13 +30,11 @@ beforeAll(async () => {
 });
 afterAll(() => cluster.cleanup());
 
-async function outcome(id: string, key: string): Promise<TaskOutcome> {
-  for (let i = 0; i < 200; i++) {
-    const o = await client.result(id, { key });
-    if (o) return o;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`no outcome for ${id}`);
+/** The task's stored outcome, polled for as long as it takes (hang-only deadline). */
+async function outcome(id: string, key: string, until: (o: TaskOutcome) => boolean = () => true): Promise<TaskOutcome> {
+  let o: TaskOutcome | null = null;
+  await pollUntil(async () => (o = await client.result(id, { key })) !== null && until(o), `the outcome of ${id}`, { intervalMs: 50 });
+  return o!;
 }
 
 test('list, inspect (masked), requeue, delete', async () => {
@@ -65,11 +64,7 @@ test('list, inspect (masked), requeue, delete', async () => {
   const v = await client.vault.generate('late');
   const req = await hway(['dlq', 'requeue', signId, ...O]);
   expect([req.code, req.json]).toEqual([0, { id: signId, requeued: true }]);
-  let o: TaskOutcome | null = null;
-  for (let i = 0; i < 200 && !o?.ok; i++) {
-    o = await client.result(signId, { key: 'late' });
-    if (!o?.ok) await new Promise((r) => setTimeout(r, 50));
-  }
+  const o = await outcome(signId, 'late', (x) => x.ok);
   expect(o).toMatchObject({ ok: true, value: { signature: expect.stringMatching(/^[0-9a-f]{128}$/) } });
   expect(v.publicKey).toMatch(/^0[23]/);
 

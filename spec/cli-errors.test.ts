@@ -3,7 +3,7 @@
 // Node-side payload checks → E_BAD_PAYLOAD (exit 1); command-line mistakes → E_BAD_INPUT (exit 2).
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
-import { hway, quietLogger } from './helpers/cli.js';
+import { hway, quietLogger, WAIT } from './helpers/cli.js';
 import { testCluster } from './helpers/node.js';
 
 const cluster = testCluster('cli-err');
@@ -38,7 +38,9 @@ test('stable codes for bad payloads, unknown and existing vaults, wrong password
     [['vault', 'info', 'e1', '--redis', 'http://localhost'], 'E_BAD_INPUT', 2],
     [['dlq', 'requeue', 'no-such-task'], 'E_NOT_FOUND', 1],
   ];
-  const runs = await Promise.all(cases.map(([args, , , o]) => hway([...args, ...O], o ?? {})));
+  // WAIT (hang-only --timeout) for the vault commands, except the case about --timeout itself.
+  const wait = (args: string[]): string[] => (args[0] === 'vault' && !args.includes('--timeout') ? WAIT : []);
+  const runs = await Promise.all(cases.map(([args, , , o]) => hway([...args, ...O, ...wait(args)], o ?? {})));
   cases.forEach(([args, code, exit], i) => {
     const r = runs[i]!;
     expect({ args, exit: r.code, code: r.json?.error?.code }).toEqual({ args, exit, code });
@@ -50,7 +52,7 @@ test('stable codes for bad payloads, unknown and existing vaults, wrong password
   });
 
   // Without --json: the same line on stderr, nothing on stdout.
-  const human = await hway(['vault', 'sign', 'ghost', 'aa'.repeat(32), '--prefix', cluster.prefix, '--partitions', String(cluster.partitions)]);
+  const human = await hway(['vault', 'sign', 'ghost', 'aa'.repeat(32), '--prefix', cluster.prefix, '--partitions', String(cluster.partitions), ...WAIT]);
   expect(human.code).toBe(1);
   expect(human.stdout).toBe('');
   expect(human.stderr).toMatch(/^hway: .*ghost.* \[E_UNKNOWN_VAULT\]\n$/);

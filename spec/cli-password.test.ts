@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
-import { hway, quietLogger } from './helpers/cli.js';
+import { hway, quietLogger, WAIT } from './helpers/cli.js';
 import { testCluster } from './helpers/node.js';
 
 const cluster = testCluster('cli-pw');
-const O = ['--prefix', cluster.prefix, '--partitions', String(cluster.partitions), '--json'];
+const O = ['--prefix', cluster.prefix, '--partitions', String(cluster.partitions), '--json', ...WAIT];
 const dir = mkdtempSync(join(tmpdir(), 'hway-cli-pw-'));
 const PASSWORD = 'tr0ub4dor&3 with spaces';
 let node: HwayNode;

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { GatewayClient, WalletConnector, localKeyWallet } from '../actors/gateway/index.js';
-import { hway, hwayLongRunning, stopLongRunning, type LongRunning } from './helpers/cli.js';
+import { hway, hwayLongRunning, stopLongRunning, WAIT, type LongRunning } from './helpers/cli.js';
+import { HANG_MS } from './helpers/deadlines.js';
 import { REDIS } from './helpers/node.js';
 
 const prefix = `hwt-cli-start-${randomBytes(3).toString('hex')}`;
@@ -43,7 +44,7 @@ test('start → serve → SIGTERM: exit 0, leases released; master key created 0
   expect(proc.stderr()).not.toContain(readFileSync(keyFile, 'utf8').trim().slice(2));
 
   // It serves: a vault made through the CLI, and status sees the node with all partitions.
-  const gen = await hway<{ publicKey: string }>(['vault', 'generate', 's1', ...O, '--json']);
+  const gen = await hway<{ publicKey: string }>(['vault', 'generate', 's1', ...O, ...WAIT, '--json']);
   expect(gen.code).toBe(0);
   const st = await hway<{ nodes: Array<{ id: string; partitions: number }> }>(['status', ...O, '--json']);
   expect(st.json.nodes).toEqual([expect.objectContaining({ id: 'cli-start-1', partitions: P })]);
@@ -53,13 +54,13 @@ test('start → serve → SIGTERM: exit 0, leases released; master key created 0
   const sk = secp256k1.utils.randomSecretKey();
   const local = localKeyWallet([sk]);
   const wallet = new WalletConnector({ redis: REDIS, prefix, ...local });
-  const producer = new GatewayClient({ redis: REDIS, prefix, timeoutMs: 10_000 });
+  const producer = new GatewayClient({ redis: REDIS, prefix, timeoutMs: HANG_MS }); // ordinary requests: hang-only deadline
   try {
     expect((await wallet.connect()).accepted).toEqual(local.addresses);
     const digest = new Uint8Array(32).fill(7);
     const viaWallet = await producer.walletSign(local.addresses[0]!, digest);
     expect(secp256k1.verify(Buffer.from(viaWallet.signature, 'hex'), digest, secp256k1.getPublicKey(sk), { prehash: false })).toBe(true);
-    const vaultEth = (await hway<{ addresses: { eth: string } }>(['vault', 'info', 's1', ...O, '--json'])).json.addresses.eth;
+    const vaultEth = (await hway<{ addresses: { eth: string } }>(['vault', 'info', 's1', ...O, ...WAIT, '--json'])).json.addresses.eth;
     const viaVault = await producer.walletSign(vaultEth, digest);
     expect(viaVault.via).toBe('vault:s1');
     expect(secp256k1.verify(Buffer.from(viaVault.signature, 'hex'), digest, Buffer.from(gen.json.publicKey, 'hex'), { prehash: false })).toBe(true);
@@ -78,7 +79,7 @@ test('start → serve → SIGTERM: exit 0, leases released; master key created 0
   // Second start on the same data dir: the key file is reused (no notice), and the vault opens.
   proc = await hwayLongRunning(['start', ...O, '--data-dir', dataDir, '--node-id', 'cli-start-2', '--json'], ready);
   expect(proc.stderr()).not.toContain('created master key file');
-  const info2 = await hway<{ publicKey: string; epoch: number }>(['vault', 'refresh', 's1', ...O, '--json']);
+  const info2 = await hway<{ publicKey: string; epoch: number }>(['vault', 'refresh', 's1', ...O, ...WAIT, '--json']);
   expect(info2.json).toMatchObject({ publicKey: gen.json.publicKey, epoch: 1 });
   expect(await stopLongRunning(proc, 'SIGINT')).toBe(0);
 });

@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { ethAddress } from '../enclaves/addresses.js';
-import { hway, quietLogger } from './helpers/cli.js';
+import { hway, quietLogger, WAIT } from './helpers/cli.js';
 import { testCluster } from './helpers/node.js';
 
 const cluster = testCluster('cli-vault');
-const O = ['--prefix', cluster.prefix, '--partitions', String(cluster.partitions), '--json'];
+const O = ['--prefix', cluster.prefix, '--partitions', String(cluster.partitions), '--json', ...WAIT];
 const dir = mkdtempSync(join(tmpdir(), 'hway-cli-vault-'));
 let node: HwayNode;
 
@@ -75,7 +75,7 @@ test('generate, sign (none/sha256/keccak256), verify, refresh, info, export, imp
   const [good, bad, human] = await Promise.all([
     hway<{ valid: boolean }>(['vault', 'verify', v.publicKey, message.toString('hex'), raw.json.signature, '--hash', 'sha256', ...O]),
     hway<{ valid: boolean }>(['vault', 'verify', v.publicKey, tampered, raw.json.signature, ...O]),
-    hway(['vault', 'verify', v.publicKey, digest.toString('hex'), raw.json.signature, '--prefix', cluster.prefix, '--partitions', String(cluster.partitions)]),
+    hway(['vault', 'verify', v.publicKey, digest.toString('hex'), raw.json.signature, '--prefix', cluster.prefix, '--partitions', String(cluster.partitions), ...WAIT]),
   ]);
   expect([good.code, good.json]).toEqual([0, { valid: true }]);
   expect([bad.code, bad.json]).toEqual([0, { valid: false }]);
@@ -110,7 +110,7 @@ test('generate, sign (none/sha256/keccak256), verify, refresh, info, export, imp
   expect(gone.json.error.code).toBe('E_UNKNOWN_VAULT');
 
   // Human output: short readable lines, no JSON.
-  const h = await hway(['vault', 'info', 'v1', '--prefix', cluster.prefix, '--partitions', String(cluster.partitions)]);
+  const h = await hway(['vault', 'info', 'v1', '--prefix', cluster.prefix, '--partitions', String(cluster.partitions), ...WAIT]);
   expect(h.code).toBe(0);
   expect(h.stdout).toContain(`publicKey  ${v.publicKey}`);
   expect(h.stdout).toContain(`eth        ${v.addresses.eth}`);

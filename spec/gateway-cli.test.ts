@@ -8,6 +8,7 @@ import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gat
 import { WalletConnector, localKeyWallet } from '../actors/gateway/connector.js';
 import { command as token } from '../bin/commands/token.js';
 import { command as wallet } from '../bin/commands/wallet.js';
+import { WAIT } from './helpers/cli.js';
 import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, testPrefix } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('cli');
@@ -45,19 +46,20 @@ describe('hway token / hway wallet', () => {
 
     const p = await run(token, ['issue', '--account', 'acme', '--perm', 'sign']);
     const T = { HWAY_TOKEN: p.out.token as string };
-    expect((await run(wallet, ['has', key.addr.fil], T)).out).toEqual({ has: true });
+    // WAIT: the command's own wait for the gateway's answer (--timeout) made hang-only.
+    expect((await run(wallet, ['has', key.addr.fil, ...WAIT], T)).out).toEqual({ has: true });
     const digest = randomBytes(32);
-    const s = await run(wallet, ['sign', key.addr.eth, digest.toString('hex')], T);
+    const s = await run(wallet, ['sign', key.addr.eth, digest.toString('hex'), ...WAIT], T);
     expect(s.code).toBe(0);
     expect(secp256k1.verify(Buffer.from(s.out.signature as string, 'hex'), digest, key.pk, { prehash: false })).toBe(true);
-    const l = await run(wallet, ['list'], T);
+    const l = await run(wallet, ['list', ...WAIT], T);
     expect((l.out.wallets as Array<{ addresses: string[] }>)[0]!.addresses).toEqual([key.addr.eth]);
 
     const listed = await run(token, ['list']);
     expect((listed.out.tokens as unknown[]).length).toBe(2);
     expect(JSON.stringify(listed.out)).not.toContain(p.out.token as string);
     expect((await run(token, ['revoke', p.out.jti as string])).out).toEqual({ jti: p.out.jti, revoked: true, known: true });
-    await expect(run(wallet, ['has', key.addr.eth], T)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
+    await expect(run(wallet, ['has', key.addr.eth, ...WAIT], T)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
   });
 
   test('usage errors', async () => {

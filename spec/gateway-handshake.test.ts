@@ -11,7 +11,8 @@ import { TokenService } from '../actors/gateway/tokens.js';
 import { GwKeys } from '../actors/gateway/keys.js';
 import { wasmVerifier } from '../actors/gateway/verify.js';
 import { addressMatchesKey } from '../enclaves/addresses.js';
-import { REDIS_URL, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.js';
+import { HANG_MS } from './helpers/deadlines.js';
+import { REDIS_URL, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('handshake');
 const keys = new GwKeys(prefix);
@@ -37,14 +38,13 @@ class RawWallet {
   async send(f: unknown): Promise<void> {
     await redis.xadd(keys.hello(), '*', 'f', typeof f === 'string' ? f : JSON.stringify(f));
   }
+  /** The first `t` frame from index `from`; waits for it with a hang-only deadline. */
   async next(t: string, from = 0): Promise<Record<string, unknown>> {
-    const deadline = Date.now() + 5000;
-    for (;;) {
-      const f = this.frames.slice(from).find((x) => x.t === t);
-      if (f) return f;
-      if (Date.now() > deadline) throw new Error(`no ${t} frame; got ${JSON.stringify(this.frames)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    let f: Record<string, unknown> | undefined;
+    await waitFor(() => (f = this.frames.slice(from).find((x) => x.t === t)) !== undefined, `a ${t} frame`).catch((e: Error) => {
+      throw new Error(`${e.message}; got ${JSON.stringify(this.frames)}`);
+    });
+    return f!;
   }
   close(): void {
     this.sub.disconnect();
@@ -63,7 +63,8 @@ beforeAll(async () => {
   producerToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
   // Default verifier: the enclave's libsecp256k1.
   gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: captured.logger, heartbeatMs: 500 });
-  client = new GatewayClient({ redis: REDIS_URL, prefix, token: producerToken, timeoutMs: 5000 });
+  // Requests are ordinary work: the client's deadline is hang-only.
+  client = new GatewayClient({ redis: REDIS_URL, prefix, token: producerToken, timeoutMs: HANG_MS });
 });
 
 afterAll(async () => {
@@ -186,8 +187,9 @@ describe('gateway handshake', () => {
     await redis.publish(keys.toNode(gw.nodeId), JSON.stringify({ t: 'res', id: 'abcdefgh-2', conn: raw.conn, ok: 'maybe' }));
     // Garbage producer requests.
     await redis.rpush(keys.requests(), '{', JSON.stringify({ v: 99 }));
-    const deadline = Date.now() + 5000;
-    while (raw.frames.filter((f) => f.t === 'error').length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Each of these is handled on its own path (hello stream, node channel, request list), in no
+    // particular order: wait until all have been seen, however long that takes.
+    await waitFor(() => raw.frames.filter((f) => f.t === 'error').length >= 6 && gw.stats().malformed - before >= 8, 'the malformed frames to be answered and counted');
     const errors = raw.frames.filter((f) => f.t === 'error');
     expect(errors.length).toBeGreaterThanOrEqual(6);
     for (const e of errors) expect(e.code).toBe('E_BAD_INPUT');

@@ -6,7 +6,8 @@ import { Redis } from 'ioredis';
 import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
 import { TokenService } from '../actors/gateway/tokens.js';
-import { REDIS_URL, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.js';
+import { HANG_MS } from './helpers/deadlines.js';
+import { REDIS_URL, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('proof');
 let redis: Redis;
@@ -27,9 +28,11 @@ beforeAll(async () => {
   redis = new Redis(REDIS_URL);
   tokens = new TokenService({ redis: REDIS_URL, secret: SECRET, prefix, subscribe: false, logger: quietLogger() });
   workerToken = (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token;
-  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 300, verifier: nobleVerifier });
-  client = new GatewayClient({ redis: REDIS_URL, prefix, token: (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token });
-  other = new GatewayClient({ redis: REDIS_URL, prefix, token: (await tokens.issue({ account: 'elsewhere', perm: 'sign', ttlSec: 600 })).token });
+  // Hang-only attempt timeout: a request that fails over must do so on the worker's disconnection.
+  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 300, attemptTimeoutMs: HANG_MS, verifier: nobleVerifier });
+  // Requests are ordinary work: the clients' deadlines are hang-only.
+  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: HANG_MS, token: (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token });
+  other = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: HANG_MS, token: (await tokens.issue({ account: 'elsewhere', perm: 'sign', ttlSec: 600 })).token });
 });
 
 afterAll(async () => {
@@ -70,15 +73,17 @@ describe('proof workers', () => {
   });
 
   test('a proof worker killed mid-request fails over to another worker of the miner', async () => {
-    const slow1 = worker('C1', ['f03000'], { delayMs: 1500 });
-    const slow2 = worker('C2', ['f03000'], { delayMs: 1500 });
+    // Both hold their requests: the victim is certainly mid-request when it dies, however slow the kill.
+    const slow1 = worker('C1', ['f03000'], { hold: true });
+    const slow2 = worker('C2', ['f03000'], { hold: true });
     await Promise.all([slow1.next('connected'), slow2.next('connected')]);
     expect((await client.listMinerConnection('f03000')).connections).toHaveLength(2);
     const pending = client.computeProof('f03000', [], randomBytes(32));
-    const deadline = Date.now() + 5000;
-    while (slow1.count('request') + slow2.count('request') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => slow1.count('request') + slow2.count('request') > 0, 'a worker to receive the request');
     const [victim, survivor] = slow1.count('request') > 0 ? [slow1, slow2] : [slow2, slow1];
     await victim.kill('SIGKILL');
+    await survivor.next('request');
+    survivor.send({ cmd: 'release' });
     const r = (await pending) as Record<string, unknown>;
     expect(r.worker).toBe(survivor === slow1 ? 'C1' : 'C2');
   });

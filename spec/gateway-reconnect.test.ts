@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
+import { HANG_MS } from './helpers/deadlines.js';
 import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('reconnect');
@@ -15,7 +16,8 @@ const children: Child[] = [];
 
 beforeAll(() => {
   redis = new Redis(REDIS_URL);
-  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: 5000 });
+  // Requests are ordinary work: the client's deadline is hang-only.
+  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: HANG_MS });
 });
 
 afterAll(async () => {
@@ -29,17 +31,18 @@ afterAll(async () => {
 describe('wallet reconnection', () => {
   test('no gateway yet: retries with exponential backoff and jitter, then connects', async () => {
     const key = newKey();
-    const w = spawnWallet({ redis: REDIS_URL, prefix, keys: [key.skHex] });
+    // No gateway answers, so each handshake round ends at its timeout: a short one is the behaviour
+    // under test here. The waits between attempts grow (base 50 ms, cap 1 s).
+    const w = spawnWallet({ redis: REDIS_URL, prefix, keys: [key.skHex], handshakeTimeoutMs: 3000 });
     children.push(w);
-    // Handshake rounds time out (3 s in the fixture); the waits between attempts grow (base 50 ms, cap 1 s).
-    await waitFor(() => w.count('retry') >= 2, 15_000, 'two retries');
+    await waitFor(() => w.count('retry') >= 2, 'two retries');
     const waits = w.events.filter((e) => e.ev === 'retry').map((e) => e.waitMs as number);
     expect(waits[0]).toBeGreaterThanOrEqual(25);
     expect(waits[0]).toBeLessThanOrEqual(50);
     expect(waits[1]).toBeGreaterThanOrEqual(50);
     expect(waits[1]).toBeLessThanOrEqual(100);
     gw = await startGateway({ redis: REDIS_URL, prefix, logger: quietLogger(), heartbeatMs: 300, verifier: nobleVerifier });
-    await w.next('connected', 15_000);
+    await w.next('connected');
     expect(await client.walletHas(key.addr.eth)).toBe(true);
   });
 
@@ -50,13 +53,13 @@ describe('wallet reconnection', () => {
     const first = await w.next('connected');
     // The gateway's view of the connection lapses (as after a network partition longer than 3 heartbeats).
     await redis.del(`${prefix}:gw:conn:${String(first.connId)}`);
-    await w.next('disconnected', 5000);
-    const second = await w.next('connected', 10_000, (e) => e.connId !== first.connId);
+    await w.next('disconnected');
+    const second = await w.next('connected', (e) => e.connId !== first.connId);
     expect(second.connId).not.toBe(first.connId);
-    await waitFor(async () => (await client.walletHas(key.addr.eth)) === true, 3000, 'route back');
+    await waitFor(async () => (await client.walletHas(key.addr.eth)) === true, 'route back');
     const r = await client.walletSign(key.addr.eth, randomBytes(32));
     expect(r.via).toBe(second.connId);
     // The old connection is gone from routing.
-    await waitFor(async () => !(await redis.sismember(`${prefix}:gw:conns`, String(first.connId))), 3000, 'old connection swept');
+    await waitFor(async () => !(await redis.sismember(`${prefix}:gw:conns`, String(first.connId))), 'old connection swept');
   });
 });

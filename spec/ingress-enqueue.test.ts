@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { createIngress, HwayClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('enqueue');
@@ -12,9 +13,23 @@ let client: HwayClient;
 let ingress: Ingress;
 const runs = new Map<string, number>();
 const startedAt = new Map<string, number>();
+const startOrder: string[] = [];
+
+/** `n` distinct task keys that fall in one partition. */
+function keysOfOnePartition(n: number): string[] {
+  const byPart = new Map<number, string[]>();
+  for (let i = 0; ; i++) {
+    const k = `sched-${i}`;
+    const list = byPart.get(partitionOf(k, P)) ?? [];
+    list.push(k);
+    byPart.set(partitionOf(k, P), list);
+    if (list.length === n) return list;
+  }
+}
 
 beforeAll(async () => {
-  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+  // Waiting for a result is ordinary work: a hang-only wait.
+  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
     redis: REDIS_URL,
     prefix,
@@ -24,6 +39,7 @@ beforeAll(async () => {
       count: async (t) => {
         runs.set(t.id, (runs.get(t.id) ?? 0) + 1);
         startedAt.set(t.id, Date.now());
+        startOrder.push(t.id);
         await sleep(20);
         return { n: t.payload };
       },
@@ -43,7 +59,7 @@ describe('idempotent enqueue', () => {
   it('an id enqueued many times at once creates one task and runs once', async () => {
     const ids = await Promise.all(Array.from({ length: 8 }, (_, i) => client.enqueue('count', i, { id: 'same-id' })));
     expect(new Set(ids)).toEqual(new Set(['same-id']));
-    await waitFor(async () => (await client.result('same-id')) !== null, 10_000, 'result');
+    await waitFor(async () => (await client.result('same-id')) !== null, 'result');
     expect(runs.get('same-id')).toBe(1);
     // the first enqueue's payload won
     expect(await client.result('same-id')).toEqual({ ok: true, value: { n: 0 } });
@@ -51,7 +67,7 @@ describe('idempotent enqueue', () => {
 
   it('re-enqueuing a completed id does not run it again; call() returns the stored result', async () => {
     await client.enqueue('count', 99, { id: 'same-id' });
-    expect(await client.call('count', 123, { id: 'same-id', callTimeoutMs: 5000 })).toEqual({ n: 0 });
+    expect(await client.call('count', 123, { id: 'same-id' })).toEqual({ n: 0 });
     await sleep(100);
     expect(runs.get('same-id')).toBe(1);
     const p = partitionOf('same-id', P);
@@ -62,7 +78,7 @@ describe('idempotent enqueue', () => {
     const items = Array.from({ length: 300 }, (_, i) => ({ type: 'count', payload: i, opts: { id: `bulk-${i % 100}` } }));
     const ids = await client.enqueueMany(items);
     expect(ids).toHaveLength(300);
-    await waitFor(() => [...runs.keys()].filter((k) => k.startsWith('bulk-')).length === 100, 20_000, 'bulk tasks');
+    await waitFor(() => [...runs.keys()].filter((k) => k.startsWith('bulk-')).length === 100, 'bulk tasks');
     await sleep(100);
     expect([...runs.entries()].filter(([k, n]) => k.startsWith('bulk-') && n !== 1)).toEqual([]);
   });
@@ -76,32 +92,52 @@ describe('bulk enqueue', () => {
       Array.from({ length: 50 }, (_, i) => ({ type: 'count', payload: i, opts: { id: `same-ms-${priority}-${i}`, key: 'one-vault', priority } })),
     );
     await client.enqueueMany(items);
-    await waitFor(() => [...runs.keys()].filter((k) => k.startsWith('same-ms-')).length === 150, 30_000, 'all 150 tasks');
+    await waitFor(() => [...runs.keys()].filter((k) => k.startsWith('same-ms-')).length === 150, 'all 150 tasks');
   });
 });
 
 describe('scheduled tasks', () => {
   it('runs delayed tasks no earlier than their time, in due order', async () => {
+    // Three keys of one partition: due order is kept within a partition (partitions are served
+    // independently, possibly by different nodes), and there it holds exactly, at any speed.
+    const [k400, k150, k250] = keysOfOnePartition(3) as [string, string, string];
+    const ids = ['later-400', 'later-150', 'at-250'];
     const t0 = Date.now();
-    await client.enqueue('count', 0, { id: 'later-400', delayMs: 400 });
-    await client.enqueue('count', 0, { id: 'later-150', delayMs: 150 });
-    await client.enqueue('count', 0, { id: 'at-250', runAt: new Date(t0 + 250) });
-    await waitFor(() => runs.has('later-400'), 10_000, 'delayed task');
+    await client.enqueue('count', 0, { id: 'later-400', key: k400, delayMs: 400 });
+    await client.enqueue('count', 0, { id: 'later-150', key: k150, delayMs: 150 });
+    await client.enqueue('count', 0, { id: 'at-250', key: k250, runAt: new Date(Date.now() + 250) });
+    await waitFor(() => ids.every((id) => runs.has(id)), 'the delayed tasks');
+    // No earlier than their time (lower bounds: a busy machine only makes them later).
     expect(startedAt.get('later-150')! - t0).toBeGreaterThanOrEqual(150);
     expect(startedAt.get('at-250')! - t0).toBeGreaterThanOrEqual(250);
     expect(startedAt.get('later-400')! - t0).toBeGreaterThanOrEqual(400);
-    expect(startedAt.get('later-150')!).toBeLessThan(startedAt.get('at-250')!);
-    expect(startedAt.get('at-250')!).toBeLessThan(startedAt.get('later-400')!);
+    // In due order. Each due time is the one stored at enqueue (Redis clock then, plus the delay):
+    // normally 150 < 250 < 400 ms after t0, but a slow enqueue makes its task due later, so the
+    // expected order is read from the stored times rather than assumed.
+    const p = partitionOf(k400, P);
+    const due = new Map<string, number>();
+    for (const id of ids) due.set(id, Number(await redis.hget(keys.task(p, id), 'due')));
+    for (const id of ids) expect({ id, started: startedAt.get(id)! >= due.get(id)! }).toEqual({ id, started: true });
+    const byDue = [...ids].sort((a, b) => due.get(a)! - due.get(b)! || (a < b ? -1 : 1));
+    expect(startOrder.filter((id) => ids.includes(id))).toEqual(byDue);
     // the scheduled set is empty again
     for (let p = 0; p < P; p++) expect(await redis.zcard(keys.scheduled(p))).toBe(0);
   });
 
   it('a delayed task is idempotent too and reports its state', async () => {
+    // Its state is read while it certainly still waits: due in 10 minutes, a second enqueue with an
+    // earlier time neither creates another task nor moves it.
+    const far = partitionOf('later-far', P);
+    await client.enqueue('count', 1, { id: 'later-far', delayMs: 10 * 60_000 });
+    const dueFar = await redis.hget(keys.task(far, 'later-far'), 'due');
+    await client.enqueue('count', 2, { id: 'later-far', delayMs: 10 });
+    expect(await redis.hget(keys.task(far, 'later-far'), 'st')).toBe('scheduled');
+    expect(await redis.hget(keys.task(far, 'later-far'), 'due')).toBe(dueFar);
+    expect(await redis.zscore(keys.scheduled(far), 'later-far')).toBe(dueFar);
+    // One that comes due runs once, with the first enqueue's payload.
     await client.enqueue('count', 1, { id: 'later-dup', delayMs: 200 });
     await client.enqueue('count', 2, { id: 'later-dup', delayMs: 10 });
-    const p = partitionOf('later-dup', P);
-    expect(await redis.hget(keys.task(p, 'later-dup'), 'st')).toBe('scheduled');
-    await waitFor(() => runs.has('later-dup'), 10_000, 'delayed dup');
+    await waitFor(() => runs.has('later-dup'), 'delayed dup');
     await sleep(100);
     expect(runs.get('later-dup')).toBe(1);
     expect(await client.result('later-dup')).toEqual({ ok: true, value: { n: 1 } });

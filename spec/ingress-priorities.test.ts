@@ -41,7 +41,7 @@ async function runBacklog(perPriority: number, strict: boolean): Promise<Priorit
   });
   await ingress.start();
   try {
-    await waitFor(() => order.length === 3 * perPriority, 60_000, 'all tasks');
+    await waitFor(() => order.length === 3 * perPriority, 'all tasks');
   } finally {
     await ingress.stop();
     await client.close();

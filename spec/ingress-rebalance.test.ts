@@ -31,7 +31,7 @@ describe('rebalancing', () => {
     const counts = () => nodes.map((n) => n.ownedPartitions().length);
     try {
       for (const n of nodes) await n.start();
-      await waitFor(() => counts().join() === '6,5,5', 10_000, 'a 6/5/5 split');
+      await waitFor(() => counts().join() === '6,5,5', 'a 6/5/5 split');
       const owners = await leaseOwners();
       expect(owners.filter((o) => o === '')).toEqual([]);
       for (const [i, n] of nodes.entries()) expect(owners.filter((o) => o === `node-${i + 1}`)).toHaveLength(n.ownedPartitions().length);
@@ -41,10 +41,10 @@ describe('rebalancing', () => {
 
       const ids = await client.enqueueMany(Array.from({ length: 200 }, (_, i) => ({ type: 't', payload: {}, opts: { key: `k${i}` } })));
       await nodes[1]!.stop();
-      await waitFor(() => nodes[0]!.ownedPartitions().length + nodes[2]!.ownedPartitions().length === P, 10_000, 'the two others to cover every partition');
-      await waitFor(() => nodes[0]!.ownedPartitions().length === 8 && nodes[2]!.ownedPartitions().length === 8, 10_000, 'an 8/8 split');
+      await waitFor(() => nodes[0]!.ownedPartitions().length + nodes[2]!.ownedPartitions().length === P, 'the two others to cover every partition');
+      await waitFor(() => nodes[0]!.ownedPartitions().length === 8 && nodes[2]!.ownedPartitions().length === 8, 'an 8/8 split');
       const more = await client.enqueueMany(Array.from({ length: 200 }, (_, i) => ({ type: 't', payload: {}, opts: { key: `m${i}` } })));
-      await waitFor(() => [...ids, ...more].every((id) => done.has(id)), 20_000, 'every task to complete');
+      await waitFor(() => [...ids, ...more].every((id) => done.has(id)), 'every task to complete');
     } finally {
       for (const n of nodes) await n.stop();
       await client.close();

@@ -32,7 +32,7 @@ async function startServer(): Promise<void> {
       } catch {
         return false;
       }
-    }, 10_000, 'redis-server to answer');
+    }, 'redis-server to answer');
   } finally {
     probe.disconnect();
   }
@@ -102,7 +102,7 @@ describe('Redis restart mid-run', () => {
       }
     })();
     try {
-      await waitFor(() => done.size >= 300, 30_000, '300 tasks before the restart');
+      await waitFor(() => done.size >= 300, '300 tasks before the restart');
       const doneAtKill = done.size;
       await killServer();
       const downAt = Date.now();
@@ -113,13 +113,13 @@ describe('Redis restart mid-run', () => {
       await producer;
       const check = new Redis(url);
       try {
-        await waitFor(async () => (await check.scard(`${prefix}:test:done`)) === N, 60_000, 'every task to run');
+        await waitFor(async () => (await check.scard(`${prefix}:test:done`)) === N, 'every task to run');
         await waitFor(async () => {
           const pipe = check.pipeline();
           for (const id of ids) pipe.get(keys.result(partitionOf(id, P), id));
           const res = (await pipe.exec()) ?? [];
           return res.every(([, v]) => typeof v === 'string' && v.startsWith('{"ok":1'));
-        }, 30_000, 'every result to be stored');
+        }, 'every result to be stored');
         const st = ingress.stats();
         console.log(`after restart: completed ${st.completed}, answered from store ${st.answeredFromStore}, retried ${st.retried}`);
         expect(st.archived).toBe(0);

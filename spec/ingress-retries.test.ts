@@ -16,6 +16,7 @@ import {
   type Ingress,
 } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('retries');
@@ -35,7 +36,8 @@ function note(id: string): number[] {
 }
 
 beforeAll(async () => {
-  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+  // Waiting for a result is ordinary work: a hang-only wait.
+  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
     redis: REDIS_URL,
     prefix,
@@ -61,7 +63,9 @@ beforeAll(async () => {
       },
       slow: async (t) => {
         note(t.id);
-        await new Promise((r) => setTimeout(r, 300));
+        // Never finishes on its own (only when its attempt is aborted): the 50 ms attempt timeout it
+        // meets is the behaviour under test, and no machine is slow enough to let it answer first.
+        await new Promise((r) => t.signal.addEventListener('abort', r, { once: true }));
         return 'late';
       },
       echo: async (t) => t.payload,
@@ -123,9 +127,9 @@ describe('retries and dead letters', () => {
     await redis.xadd(keys.stream(p, 'critical'), '*', 'garbage', 'yes');
     await redis.xadd(keys.stream(p, 'low'), '*', 'i', 'ghost-task', 'a', '1');
     await redis.publish(keys.wakeChannel(p), 'q');
-    await waitFor(async () => (await inspectDeadLetter(dl, 'bad-1', { partition: p })) !== null, 10_000, 'bad payload archived');
+    await waitFor(async () => (await inspectDeadLetter(dl, 'bad-1', { partition: p })) !== null, 'bad payload archived');
     expect((await inspectDeadLetter(dl, 'bad-1'))?.error?.code).toBe('E_BAD_PAYLOAD');
-    await waitFor(() => ingress.stats().dropped >= 2, 10_000, 'garbage entries dropped');
+    await waitFor(() => ingress.stats().dropped >= 2, 'garbage entries dropped');
     // the consumer still works
     expect(await client.call('echo', { still: 'alive' })).toEqual({ still: 'alive' });
     expect(await redis.xlen(keys.stream(p, 'critical'))).toBe(0);
@@ -142,7 +146,7 @@ describe('retries and dead letters', () => {
     await redis.xadd(stream, '*', 'i', 'orphan-1', 'a', '1');
     const got = await redis.xreadgroup('GROUP', 'hway', ingress.nodeId, 'COUNT', 1, 'STREAMS', stream, '>');
     expect(got).not.toBeNull();
-    await waitFor(async () => (await client.result('orphan-1')) !== null, 10_000, 'the orphaned entry to run');
+    await waitFor(async () => (await client.result('orphan-1')) !== null, 'the orphaned entry to run');
     expect(await client.result('orphan-1')).toEqual({ ok: true, value: { orphan: true } });
   });
 
@@ -156,7 +160,7 @@ describe('retries and dead letters', () => {
     healed = true;
     expect(await requeueDeadLetter(dl, 'perm-1')).toBe(true);
     expect(await requeueDeadLetter(dl, 'perm-1')).toBe(false);
-    await waitFor(async () => (await client.result('perm-1'))?.ok === true, 10_000, 'requeued task to complete');
+    await waitFor(async () => (await client.result('perm-1'))?.ok === true, 'requeued task to complete');
     expect(await client.result('perm-1')).toEqual({ ok: true, value: 'ok now' });
     expect(attempts.get('perm-1')).toHaveLength(2);
 

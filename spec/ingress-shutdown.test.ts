@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { createIngress, HwayClient, Keys } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('shutdown');
@@ -25,14 +26,21 @@ describe('graceful stop', () => {
   it('finishes in-flight tasks under its leases for longer than the lease TTL, then hands over', async () => {
     const runs = new Map<string, string[]>();
     const running = new Set<string>();
+    // The tasks run until the test lets them finish: they are certainly still in flight when the
+    // leases are checked below, however long starting node-b and stopping node-a take.
+    let finish: () => void = () => undefined;
+    const mayFinish = new Promise<void>((r) => (finish = r));
     const handler = (node: string) => async (t: { id: string }) => {
       runs.set(t.id, [...(runs.get(t.id) ?? []), node]);
       running.add(t.id);
-      await sleep(1500);
+      await mayFinish;
       running.delete(t.id);
       return node;
     };
-    const common = { redis: REDIS_URL, prefix, partitions: P, leaseMs: 450, logger: quietLogger() };
+    // Renewed every LEASE_MS / 3: a lease lapses only if node-a's renewals stall for 2/3 of it.
+    const LEASE_MS = 1500;
+    // The drain waits for in-flight tasks as long as they take (shutdownMs hang-only): here, until finish().
+    const common = { redis: REDIS_URL, prefix, partitions: P, leaseMs: LEASE_MS, shutdownMs: HANG_MS, logger: quietLogger() };
     const a = createIngress({ ...common, nodeId: 'node-a', handlers: { long: handler('node-a') } });
     const b = createIngress({ ...common, nodeId: 'node-b', handlers: { long: handler('node-b') } });
     const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
@@ -40,18 +48,23 @@ describe('graceful stop', () => {
       await a.start();
       expect(a.ownedPartitions()).toHaveLength(P);
       const ids = await client.enqueueMany(Array.from({ length: 6 }, (_, i) => ({ type: 'long', payload: {}, opts: { id: `long-${i}` } })));
-      await waitFor(() => running.size === 6, 10_000, 'six tasks running on node-a');
+      await waitFor(() => running.size === 6, 'six tasks running on node-a');
       await b.start();
       const stopped = a.stop();
-      await sleep(1000); // more than twice the lease TTL
+      // More than twice the lease TTL: had node-a stopped renewing while it drains, node-b would have
+      // taken partitions by now. (A busy machine only makes this wait longer.)
+      await sleep(2 * LEASE_MS + 100);
+      expect(running.size).toBe(6);
       expect(await owners()).toEqual(Array(P).fill('node-a'));
+      finish();
       await stopped;
       for (const id of ids) expect(runs.get(id)).toEqual(['node-a']);
       expect((await client.result(ids[0]!))?.ok).toBe(true);
-      await waitFor(async () => (await owners()).every((o) => o === 'node-b'), 10_000, 'node-b to take every partition');
+      await waitFor(async () => (await owners()).every((o) => o === 'node-b'), 'node-b to take every partition');
       await sleep(300);
       for (const id of ids) expect(runs.get(id)).toEqual(['node-a']);
     } finally {
+      finish();
       await a.stop();
       await b.stop();
       await client.close();

@@ -10,6 +10,7 @@ import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { HwayError } from '../errors.js';
 import { REDIS, testCluster } from './helpers/node.js';
 import { errorCode } from './helpers/errors.js';
+import { HANG_MS } from './helpers/deadlines.js';
 
 const cluster = testCluster('auth');
 const secret = randomBytes(32).toString('hex');
@@ -19,7 +20,9 @@ const t: Record<string, string> = {};
 const digest = createHash('sha256').update('auth').digest();
 
 beforeAll(async () => {
-  node = cluster.node({ tokenSecret: secret, gateway: { rateLimits: { token: { rate: 5, burst: 40 }, account: { rate: 1000, burst: 1000 } } } });
+  // A token's bucket holds 40 and refills so slowly (one per 100 s) that how long the requests below
+  // take to be served does not change how many of them pass.
+  node = cluster.node({ tokenSecret: secret, gateway: { rateLimits: { token: { rate: 0.01, burst: 40 }, account: { rate: 1000, burst: 1000 } } } });
   await node.start();
   tokens = new TokenService({ redis: REDIS, secret, prefix: cluster.prefix, subscribe: false });
   for (const [name, account, perm] of [
@@ -75,7 +78,7 @@ test("through the gateway, a vault's address signs for its own account only", as
   const v = await alice.vault.generate('gw-a');
   expect(await alice.walletHas(v.addresses.eth)).toBe(true);
   expect(await bob.walletHas(v.addresses.eth)).toBe(false);
-  const r = await alice.walletSign(v.addresses.fil, digest);
+  const r = await alice.walletSign(v.addresses.fil, digest, undefined, { timeoutMs: HANG_MS });
   expect(r.via).toBe('vault:gw-a');
   expect(secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
   expect(await errorCode(bob.walletSign(v.addresses.eth, digest))).toBe('E_NO_WALLET');
@@ -83,7 +86,7 @@ test("through the gateway, a vault's address signs for its own account only", as
 
 test('vault tasks are rate limited per token, with a retry-after', async () => {
   const fresh = (await tokens.issue({ account: 'carol', perm: 'admin', ttlSec: 600 })).token;
-  const carol = new HwayClient({ redis: REDIS, prefix: cluster.prefix, partitions: cluster.partitions, token: fresh });
+  const carol = new HwayClient({ redis: REDIS, prefix: cluster.prefix, partitions: cluster.partitions, token: fresh, callTimeoutMs: HANG_MS });
   try {
     await carol.vault.generate('c1');
     const results = await Promise.allSettled(Array.from({ length: 80 }, () => carol.vault.info('c1')));

@@ -13,6 +13,7 @@ import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { ethAddress } from '../enclaves/addresses.js';
 import { startProcess, stopProcess, type Child } from './helpers/processes.js';
 import { REDIS, testCluster } from './helpers/node.js';
+import { HANG_MS } from './helpers/deadlines.js';
 
 const cluster = testCluster('life');
 const second = testCluster('life2');
@@ -66,7 +67,7 @@ test('generate → sign → verify → refresh → sign → export → import on
     HWAY_MASTER_KEY: second.masterKey,
     HWAY_IPFS_PEERS: addrs.join(','),
   });
-  const remote = new HwayClient({ redis: REDIS, prefix: second.prefix, partitions: second.partitions, callTimeoutMs: 30_000 });
+  const remote = new HwayClient({ redis: REDIS, prefix: second.prefix, partitions: second.partitions, callTimeoutMs: HANG_MS });
   try {
     await expect(remote.vault.import(cid, 'alice-restored', 'wrong password')).rejects.toMatchObject({ code: 'E_WRONG_PASSWORD' });
     const imported = await remote.vault.import(cid, 'alice-restored', 'correct horse battery');

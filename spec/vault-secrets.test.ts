@@ -9,6 +9,7 @@ import { partitionOf } from '../actors/ingress/partition.js';
 import { setRootLogger } from '../log.js';
 import { openOnHost } from './helpers/oracle.js';
 import { testCluster } from './helpers/node.js';
+import { HANG_MS } from './helpers/deadlines.js';
 
 const cluster = testCluster('secrets');
 const lines: string[] = [];
@@ -23,7 +24,8 @@ beforeAll(async () => {
   });
   const logger = winston.createLogger({ level: 'debug', format: winston.format.json(), transports: [new winston.transports.Stream({ stream: sink })] });
   setRootLogger(logger);
-  node = cluster.node({ logger, enclaveTimeoutMs: 5000 });
+  // Enclave calls here (KDF included) are ordinary work: a hang-only timeout.
+  node = cluster.node({ logger, enclaveTimeoutMs: HANG_MS });
   await node.start();
 });
 afterAll(() => cluster.cleanup());

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { backoff, connect, whenReady, type RedisSource } from '../ingress/redis.js';
+import { backoff, connect, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { parseJson, parseToWallet, type ConnFrame, type JsonValue, type ToWalletFrame, type WalletKind } from './frames.js';
 import { GwKeys } from './keys.js';
 import { runScript } from '../../storage/scripts.js';
@@ -197,10 +197,8 @@ export abstract class GatewayConnection extends EventEmitter {
     this.connId = randomUUID();
     this.round = 0;
     if (old) await this.sub.unsubscribe(this.keys.toConn(old)).catch(() => undefined);
-    // Subscribe before saying hello: the challenge is published, not stored. And only once the
-    // connection is ready: a SUBSCRIBE that overtakes ioredis's ready check breaks the connection.
-    await whenReady(this.sub, this.handshakeTimeoutMs);
-    await this.sub.subscribe(this.keys.toConn(this.connId));
+    // Subscribe before saying hello: the challenge is published, not stored.
+    await subscribeWhenReady(this.sub, [this.keys.toConn(this.connId)], this.handshakeTimeoutMs);
     const nonce = randomBytes(32);
     return this.handshakeRound(
       { t: 'hello', conn: this.connId, kind: this.kind, token: this.opts.token ?? '', nonce: nonce.toString('hex'), targets: this.targets },

@@ -19,7 +19,7 @@ import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
-import { backoff, connect, nodeConnection, whenReady, type RedisSource } from '../ingress/redis.js';
+import { backoff, connect, nodeConnection, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import {
   MINER_RE,
   MAX_SIGN_BYTES,
@@ -241,8 +241,7 @@ class GatewayNode implements Gateway {
       if (!first) this.router.invalidate('all');
       first = false;
     });
-    await whenReady(this.sub, 5000); // see producer.ts: SUBSCRIBE must not overtake the ready check
-    await this.sub.subscribe(this.keys.toNode(this.nodeId), this.keys.events());
+    await subscribeWhenReady(this.sub, [this.keys.toNode(this.nodeId), this.keys.events()], 5000);
     if (this.tokens) await this.tokens.whenReady();
     this.running = true;
     this.loops.push(this.helloLoop(), this.requestLoop());

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, isHwayError } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { backoff, connect, isConnectionError, unavailable, whenReady, type RedisSource } from '../ingress/redis.js';
+import { backoff, connect, isConnectionError, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { PROTOCOL, parseJson, parseResponse, type JsonValue, type Op, type RequestFrame, type SignMeta } from './frames.js';
 import { GwKeys } from './keys.js';
 import { RateLimitedError } from './ratelimit.js';
@@ -160,9 +160,7 @@ export class GatewayClient {
   }
 
   private subscribed(): Promise<unknown> {
-    // Subscribe only once the connection is ready: a SUBSCRIBE that overtakes ioredis's ready check
-    // puts the connection in subscriber mode under the check, which then fails.
-    this.subReady ??= whenReady(this.sub, 2000).then(() => this.sub.subscribe(this.keys.toClient(this.clientId))).catch((e: unknown) => {
+    this.subReady ??= subscribeWhenReady(this.sub, [this.keys.toClient(this.clientId)], 2000).catch((e: unknown) => {
       this.subReady = undefined;
       throw unavailable(e);
     });

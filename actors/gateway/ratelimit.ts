@@ -6,7 +6,7 @@
 // later) instead of believing it exceeded a quota it cannot see; either way nothing is let through.
 import type { Redis } from 'ioredis';
 import { HwayError } from '../../errors.js';
-import { isConnectionError } from '../ingress/redis.js';
+import { isConnectionError } from '../../storage/redis.js';
 import { GwKeys } from './keys.js';
 import { runScript } from '../../storage/scripts.js';
 

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
 import { HwayError } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { backoff, connect, isConnectionError, nodeConnection, unavailable, whenReady, type RedisSource } from '../ingress/redis.js';
+import { backoff, connect, isConnectionError, nodeConnection, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { ACCOUNT_RE } from './frames.js';
 import { GwKeys } from './keys.js';
 
@@ -118,8 +118,7 @@ export class TokenService {
         if (!first) this.clear();
         first = false;
       });
-      // SUBSCRIBE only once ready: one that overtakes ioredis's ready check breaks the connection.
-      this.ready = whenReady(sub, 5000).then(() => sub.subscribe(this.keys.revokedChannel())).then(() => undefined);
+      this.ready = subscribeWhenReady(sub, [this.keys.revokedChannel()], 5000);
       this.ready.catch(() => undefined);
     }
   }

@@ -8,7 +8,7 @@ import { logger as makeLogger, type Logger } from '../../log.js';
 import { defineScripts, pipeScript, runScript } from '../../storage/scripts.js';
 import { Keys, PRIORITIES, type Priority } from './keys.js';
 import { DEFAULT_PARTITIONS, partitionOf } from './partition.js';
-import { backoff, closeConnection, connect, isConnectionError, unavailable, whenReady, type RedisSource } from './redis.js';
+import { backoff, closeConnection, connect, isConnectionError, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { DEFAULT_MAX_RETRIES } from './retry.js';
 import { TASK_ID_RE, toOutcome, type CallOptions, type EnqueueOptions, type Envelope, type TaskOutcome } from './task.js';
 
@@ -321,9 +321,7 @@ export class HwayClient {
         for (const [id, ws] of this.waiters) void this.pollOnce(id, ws[0]?.p);
       });
       const sub = this.sub;
-      this.subReady = whenReady(sub, this.unavailableAfterMs)
-        .then(() => sub.subscribe(this.keys.replyChannel(this.clientId)))
-        .then(() => undefined);
+      this.subReady = subscribeWhenReady(sub, [this.keys.replyChannel(this.clientId)], this.unavailableAfterMs);
       this.subReady.catch(() => {
         this.subReady = undefined;
         this.sub = undefined;

@@ -21,7 +21,7 @@ import { LeaseManager } from './leases.js';
 import { DEFAULT_PARTITIONS } from './partition.js';
 import { backoffMs, DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 import { DEFAULT_WEIGHTS, PriorityScheduler, type Lane, type Weights } from './scheduler.js';
-import { closeConnection, nodeConnection, type RedisSource } from './redis.js';
+import { closeConnection, nodeConnection, type RedisSource } from '../../storage/redis.js';
 import type { Envelope, Handler, Json, Task } from './task.js';
 
 export interface IngressOptions {
@@ -318,8 +318,7 @@ class IngressImpl implements Ingress {
     this.channelToPart.set(ch, p);
     // Subscribe before the first fetch: a fetch that finds the partition empty arms the idle flag,
     // and the wake-up that flag triggers must find us listening.
-    // Only once the connection is ready: a SUBSCRIBE sent while ioredis is still running its ready
-    // check can be lost, and with it every wake-up of the partition.
+    // (Only once the connection is ready, with no deadline: the node's connection reconnects forever.)
     void this.subReady()
       .then(() => this.sub.subscribe(ch))
       .catch((e: unknown) => this.log.warn('subscribe failed', { partition: p, error: String(e) }))

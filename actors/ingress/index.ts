@@ -18,4 +18,4 @@ export { backoffMs, DEFAULT_RETRY, DEFAULT_MAX_RETRIES, type RetryPolicy } from 
 export { DEFAULT_WEIGHTS, type Weights } from './scheduler.js';
 export { targetFor } from './leases.js';
 export type { Task, Handler, TaskOutcome, TaskState, EnqueueOptions, CallOptions, Json } from './task.js';
-export type { RedisSource } from './redis.js';
+export type { RedisSource } from '../../storage/redis.js';

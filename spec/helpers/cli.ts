@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import winston from 'winston';
 import type { Logger } from '../../log.js';
+import { HANG_MS } from './deadlines.js';
 
 export const HWAY = fileURLToPath(new URL('../../bin/hway', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -15,13 +16,21 @@ export interface CliResult<T> {
   stderr: string;
   /** The last stdout line parsed as JSON, as the shape the test expects (undefined when not JSON). */
   json: T;
+  /** Wall time, for messages only: never assert on it (it depends on how busy the machine is). */
   ms: number;
 }
+
+/**
+ * For `hway vault …` and `hway wallet …` runs that are expected to get their answer: the CLI's own wait
+ * for the result (--timeout, 30 s by default) made hang-only.
+ */
+export const WAIT = ['--timeout', String(HANG_MS)];
 
 export interface CliOptions {
   /** Written to stdin, then closed; without it stdin is /dev/null. */
   input?: string;
   env?: Record<string, string>;
+  /** Hang-only deadline (default HANG_MS): the process is killed and the test fails only if it never finishes. */
   timeoutMs?: number;
   cwd?: string;
 }
@@ -47,11 +56,12 @@ export function hway<T = CliError>(args: string[], opts: CliOptions = {}): Promi
   proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   if (opts.input !== undefined) proc.stdin!.end(opts.input);
+  const ms = opts.timeoutMs ?? HANG_MS;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
-      reject(new Error(`hway ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 60_000} ms\n${stderr}`));
-    }, opts.timeoutMs ?? 60_000);
+      reject(new Error(`hway ${args.join(' ')} did not finish in ${ms} ms (hang-only deadline)\n${stderr}`));
+    }, ms);
     proc.on('close', (code) => {
       clearTimeout(timer);
       const last = stdout.trim().split('\n').pop() ?? '';
@@ -80,7 +90,11 @@ export function hwayLongRunning(args: string[], ready: (stdout: string) => boole
   let err = '';
   const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hway ${args.join(' ')} not ready in time\n${err.slice(-3000)}`)), opts.timeoutMs ?? 30_000);
+    const ms = opts.timeoutMs ?? HANG_MS;
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`hway ${args.join(' ')} not ready in ${ms} ms (hang-only deadline)\n${err.slice(-3000)}`));
+    }, ms);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`hway ${args.join(' ')} exited with ${code} before ready\n${err.slice(-3000)}`));
@@ -96,8 +110,11 @@ export function hwayLongRunning(args: string[], ready: (stdout: string) => boole
   });
 }
 
-/** Sends `signal` and waits for the exit code (SIGKILL after `ms`). */
-export async function stopLongRunning(p: LongRunning | undefined, signal: NodeJS.Signals = 'SIGTERM', ms = 15_000): Promise<number | null> {
+/**
+ * Sends `signal` and waits for the exit code. A graceful stop is ordinary work: SIGKILL (and so a
+ * non-zero code) comes only after the hang-only `ms`.
+ */
+export async function stopLongRunning(p: LongRunning | undefined, signal: NodeJS.Signals = 'SIGTERM', ms = HANG_MS): Promise<number | null> {
   if (p === undefined) return null;
   if (p.proc.exitCode !== null) return p.proc.exitCode;
   p.proc.kill(signal);

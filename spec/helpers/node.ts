@@ -9,6 +9,7 @@ import { HwayClient } from '../../actors/client.js';
 import { createNode, type NodeInternals as HwayNode, type NodeOptions } from '../../actors/node.js';
 import { Keys } from '../../actors/ingress/keys.js';
 import { partitionOf } from '../../actors/ingress/partition.js';
+import { HANG_MS } from './deadlines.js';
 import { deleteKeys } from './redis.js';
 
 export const REDIS = 'redis://127.0.0.1:6379';
@@ -44,7 +45,8 @@ export function testCluster(name: string, partitions = 8): TestCluster {
       return n;
     },
     client(opts = {}) {
-      const c = new HwayClient({ redis: REDIS, prefix, partitions, callTimeoutMs: 30_000, ...opts });
+      // Waiting for a task's result is ordinary work: the client gives up only after a hang-only wait.
+      const c = new HwayClient({ redis: REDIS, prefix, partitions, callTimeoutMs: HANG_MS, ...opts });
       clients.push(c);
       return c;
     },

@@ -1,6 +1,7 @@
 // Child processes for tests: spawned with tsx, read until their first JSON line, killed in afterAll.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { HANG_MS } from './deadlines.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -10,8 +11,11 @@ export interface Child<T> {
   output: () => string;
 }
 
-/** Runs `script` (relative to the repository root) and resolves with its first JSON line. */
-export function startProcess<T>(script: string, env: Record<string, string>, timeoutMs = 30_000): Promise<Child<T>> {
+/**
+ * Runs `script` (relative to the repository root) and resolves with its first JSON line. Start-up is
+ * ordinary work: `timeoutMs` is hang-only (the process is killed if it is never ready).
+ */
+export function startProcess<T>(script: string, env: Record<string, string>, timeoutMs = HANG_MS): Promise<Child<T>> {
   const proc = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', script], {
     cwd: ROOT,
     env: { ...process.env, NODE_OPTIONS: '', HWAY_LOG_LEVEL: 'warn', ...env },
@@ -21,7 +25,10 @@ export function startProcess<T>(script: string, env: Record<string, string>, tim
   let err = '';
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} not ready in ${timeoutMs} ms: ${err.slice(-2000)}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${script} not ready in ${timeoutMs} ms (hang-only deadline): ${err.slice(-2000)}`));
+    }, timeoutMs);
     proc.on('exit', (code) => {
       clearTimeout(timer);
       reject(new Error(`${script} exited with ${code}: ${err.slice(-2000)}`));
@@ -38,6 +45,8 @@ export function startProcess<T>(script: string, env: Record<string, string>, tim
   });
 }
 
+// Clean-up only (afterAll): nothing asserts on how the process ended, so the SIGKILL fallback after
+// 10 s cannot change a test's outcome.
 export async function stopProcess(child: Child<unknown> | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child === undefined || child.proc.exitCode !== null) return;
   const exited = new Promise((r) => child.proc.once('exit', r));

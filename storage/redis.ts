@@ -2,8 +2,8 @@
 // node's own connections instead queue and reconnect with backoff, because an in-flight task's
 // completion must reach Redis eventually rather than be dropped.
 import { Redis, type RedisOptions } from 'ioredis';
-import { HwayError } from '../../errors.js';
-import { defineScripts } from '../../storage/scripts.js';
+import { HwayError } from '../errors.js';
+import { defineScripts } from './scripts.js';
 
 /** A connection to copy settings from, an ioredis options object, or a redis:// URL. */
 export type RedisSource = Redis | RedisOptions | string;
@@ -68,6 +68,16 @@ export function whenReady(redis: Redis, ms: number): Promise<void> {
     };
     redis.once('ready', onReady);
   });
+}
+
+/**
+ * Subscribes once the connection is ready. A SUBSCRIBE sent while ioredis still runs its ready check
+ * puts the connection in subscriber mode under that check, which then fails, and the subscription
+ * (with every message of its channels) is lost; every subscriber of Highway goes through here.
+ */
+export async function subscribeWhenReady(sub: Redis, channels: string[], ms: number): Promise<void> {
+  await whenReady(sub, ms);
+  await sub.subscribe(...channels);
 }
 
 /** Close a connection and resolve once it has fully ended (QUIT when possible, else disconnect). */
