@@ -215,7 +215,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
           enclave,
           store,
           ipfs: openStore,
-          ipfsTimeoutMs: options.ipfs?.timeoutMs ?? 10_000,
+          ipfsTimeoutMs: options.ipfs?.timeoutMs ?? 30_000,
           filNetwork: options.filNetwork ?? 'f',
           defaultAccount: 'default',
           log: log.child({ component: 'vault' }),

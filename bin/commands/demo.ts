@@ -214,7 +214,7 @@ export const command: Command = {
       const makeNode = (prefix: string, masterKeys: string, ipfs: { listen?: string[]; peers?: string[] }): HwayNode => {
         const dataDir = mkdtempSync(join(tmpdir(), 'hway-demo-'));
         dirs.push(dataDir);
-        const n = createNode({ redis: url, prefix, partitions, dataDir, masterKeys, ipfs: { ...ipfs, timeoutMs: 5000 }, env: {} });
+        const n = createNode({ redis: url, prefix, partitions, dataDir, masterKeys, ipfs: { ...ipfs, timeoutMs: 30_000 }, env: {} });
         nodes.push(n);
         return n;
       };
@@ -312,7 +312,7 @@ export const command: Command = {
         return { value: address, ok: welcome.accepted.includes(address), detail: `a wallet proved its key for ${address} and is routed` };
       });
       if (wallet) {
-        const producer = new GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 10_000 });
+        const producer = new GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 30_000 });
         stoppers.unshift(() => producer.close());
         await step('gateway: sign', async () => {
           const r = await producer.walletSign(wallet, Buffer.from(MESSAGE), { type: 'sha256' });
