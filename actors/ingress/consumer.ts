@@ -1,14 +1,14 @@
 // The node side of the ingress: owns partitions through leases, reads their streams, and runs tasks
 // with weighted priorities, a per-node concurrency cap and per-key order.
 //
-// Flow of an entry: fetch.lua delivers it (XREADGROUP) into a local per-priority buffer; the
+// Flow of an entry: fetch-4.lua delivers it (XREADGROUP) into a local per-priority buffer; the
 // scheduler picks a priority; if the entry's key already has a task running, the entry waits in that
 // key's FIFO (it does not take a concurrency slot); otherwise it runs. Its outcome is written by
-// complete_many.lua (batched per partition and event-loop turn) or fail.lua, which store/publish and
+// complete_many.lua (batched per partition and event-loop turn) or fail-5.lua, which store/publish and
 // XACK in one atomic step. Only then does the key's next task start, so a key's tasks run one at a
 // time in arrival order. The handler's concurrency slot is given back as soon as it returns.
 //
-// Wake-ups are pushed, not polled: when fetch.lua finds a partition empty it sets the partition's
+// Wake-ups are pushed, not polled: when fetch-4.lua finds a partition empty it sets the partition's
 // idle flag atomically; the next enqueue deletes the flag and publishes on the partition's wake
 // channel, to which the owner is subscribed. A periodic pass (every few seconds) covers lost messages.
 import { randomUUID } from 'node:crypto';
@@ -644,10 +644,10 @@ class IngressImpl implements Ingress {
   }
 
   /**
-   * One pipelined round of fetch.lua over `chosen`, asking `perLane[i]` entries of each lane that
+   * One pipelined round of fetch-4.lua over `chosen`, asking `perLane[i]` entries of each lane that
    * has room. A full lane is asked for nothing, except for one entry when the partition believes it
    * exhausted: a partition can then only look exhausted in all three lanes after a fetch that read
-   * all three, which is when fetch.lua arms its idle flag.
+   * all three, which is when fetch-4.lua arms its idle flag.
    */
   private async fetchFrom(chosen: Part[], perLane: number[], wasHot?: Set<Part>): Promise<void> {
     const lanes = this.laneNeeds();

@@ -1,4 +1,5 @@
--- Shared helpers, prepended to every script by storage/scripts.ts (Lua scripts cannot import).
+-- Shared helpers of the ingress scripts, inlined where a script says "-- include: _lib.lua"
+-- (storage/scripts.ts; Lua scripts cannot import).
 -- Keys of one partition are built from the partition prefix "<prefix>:{p}:" passed in ARGV: they all
 -- carry the same hash tag as the declared KEYS, so a script never leaves its slot.
 

@@ -1,3 +1,4 @@
+-- include: _lib.lua
 -- Enqueue tasks of one partition, idempotently by task id (an id that exists is left as it is).
 -- KEYS[1] scheduled zset, KEYS[2] idle flag, KEYS[3..5] streams critical/default/low, KEYS[6..] task hashes
 -- ARGV[1] wake channel, then 9 per task: id, type, payload, key, priority, maxRetries, timeoutMs,

@@ -1,3 +1,4 @@
+-- include: _lib.lua
 -- Deliver new entries of one partition to a consumer, up to a count per priority.
 -- KEYS[1..3] streams critical/default/low, KEYS[4] idle flag
 -- ARGV: group, consumer, count critical, count default, count low, partition prefix,

@@ -1,3 +1,4 @@
+-- include: _lib.lua
 -- A failed attempt: schedule a retry, or archive the task as a dead letter (and tell the producer).
 -- KEYS[1] stream, KEYS[2] task hash, KEYS[3] scheduled zset, KEYS[4] dead zset, KEYS[5] result
 -- ARGV: group, entryId, taskId, mode ('retry'|'archive'), delayMs, error envelope, resultTtlMs,

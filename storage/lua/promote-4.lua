@@ -1,3 +1,4 @@
+-- include: _lib.lua
 -- Move due scheduled tasks (delayed enqueues and retries) into their priority streams.
 -- KEYS[1] scheduled zset, KEYS[2..4] streams critical/default/low
 -- ARGV: partition prefix, limit

@@ -1,3 +1,4 @@
+-- include: _lib.lua
 -- Take over pending entries of one stream (delivered to a consumer that died or gave the partition up).
 -- Only the lease owner calls this: with min-idle-time 0 on taking a partition over, and with a long
 -- one as a periodic sweep for entries whose outcome could not be written.

@@ -1,3 +1,4 @@
+-- include: _lib.lua
 -- Membership: refresh this node's heartbeat, forget expired nodes, return the live ones (sorted).
 -- KEYS[1] nodes zset (score = expiry, Redis clock); ARGV: nodeId, ttlMs, leaving ('1' to leave)
 local now = now_ms()
