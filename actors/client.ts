@@ -3,7 +3,7 @@
 // partition, and tasks of one vault run in order.
 import type { JsonValue, SignMeta } from './gateway/frames.js';
 import { GatewayClient, type MinerConnection, type SignResult, type WalletInfo } from './gateway/producer.js';
-import { HwayClient as IngressClient, type HwayClientOptions as IngressClientOptions } from './ingress/client.js';
+import { IngressClient, type IngressClientOptions } from './ingress/client.js';
 import type { CallOptions } from './ingress/task.js';
 import type { HashName } from './vault/payloads.js';
 

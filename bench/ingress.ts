@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import winston from 'winston';
-import { createIngress, HwayClient } from '../actors/ingress/index.js';
+import { createIngress, IngressClient } from '../actors/ingress/index.js';
 import { percentile, table, wantsJson, type Row } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
@@ -46,7 +46,7 @@ const log = (s: string) => {
 
 async function hwayEnqueue(nSingle = N_SINGLE, nBatch = N_BATCH): Promise<{ single: number; batched: number }> {
   const prefix = `hwb-${run}-enq`;
-  const client = new HwayClient({ redis: REDIS, prefix, logger: quiet });
+  const client = new IngressClient({ redis: REDIS, prefix, logger: quiet });
   try {
     for (let i = 0; i < WARMUP_OPS; i++) await client.enqueue('noop', { i });
     await client.enqueueMany(Array.from({ length: BATCH }, (_, i) => ({ type: 'noop', payload: { i } })));
@@ -68,7 +68,7 @@ async function hwayE2E(concurrency: number): Promise<number> {
   const prefix = `hwb-${run}-e2e${concurrency}`;
   const ingress = createIngress({ redis: REDIS, prefix, concurrency, logger: quiet, handlers: { noop: async () => null } });
   await ingress.start();
-  const client = new HwayClient({ redis: REDIS, prefix, logger: quiet });
+  const client = new IngressClient({ redis: REDIS, prefix, logger: quiet });
   try {
     const items = Array.from({ length: N_E2E }, (_, i) => ({ type: 'noop', payload: { i } }));
     const t0 = performance.now();
@@ -85,7 +85,7 @@ async function hwayE2E(concurrency: number): Promise<number> {
 async function hwayLatency(rates: number[]): Promise<number[][]> {
   const prefix = `hwb-${run}-lat`;
   const worker = await startWorker('hway', prefix);
-  const client = new HwayClient({ redis: REDIS, prefix, logger: quiet });
+  const client = new IngressClient({ redis: REDIS, prefix, logger: quiet });
   try {
     await client.call('noop', {}); // subscribe the reply channel before measuring
     const out: number[][] = [];

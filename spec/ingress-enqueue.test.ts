@@ -1,7 +1,7 @@
 // Idempotent enqueue by task id, scheduled (delayed) tasks, and bulk enqueue.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { createIngress, HwayClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
@@ -9,7 +9,7 @@ const P = 4;
 const prefix = testPrefix('enqueue');
 const keys = new Keys(prefix);
 const redis = new Redis(REDIS_URL);
-let client: HwayClient;
+let client: IngressClient;
 let ingress: Ingress;
 const runs = new Map<string, number>();
 const startedAt = new Map<string, number>();
@@ -29,7 +29,7 @@ function keysOfOnePartition(n: number): string[] {
 
 beforeAll(async () => {
   // Waiting for a result is ordinary work: a hang-only wait.
-  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+  client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
     redis: REDIS_URL,
     prefix,

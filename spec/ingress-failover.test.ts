@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { HwayClient, Keys, partitionOf } from '../actors/ingress/index.js';
+import { IngressClient, Keys, partitionOf } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
@@ -72,7 +72,7 @@ afterAll(async () => {
 
 describe('failover between node processes', () => {
   it('rebalances, survives SIGKILL of a node mid-run without double effects, and stops gracefully', async () => {
-    const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
     try {
       const a = startNode('node-a', 8);
       await waitFor(async () => count(await owners(), 'node-a') === P, 'node-a to own every partition');

@@ -2,7 +2,7 @@
 // order; different keys run concurrently; the node never exceeds its in-flight cap.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { createIngress, HwayClient } from '../actors/ingress/index.js';
+import { createIngress, IngressClient } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const redis = new Redis(REDIS_URL);
@@ -18,7 +18,7 @@ describe('per-key order', () => {
     const P = 8;
     const KEYS = 100;
     const PER_KEY = 20;
-    const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
     // Interleaved arrival across keys, half of them via enqueueMany and half via single enqueues.
     const items = [];
     for (let seq = 0; seq < PER_KEY; seq++) for (let k = 0; k < KEYS; k++) items.push({ type: 'step', payload: { k, seq }, opts: { key: `vault-${k}` } });

@@ -2,7 +2,7 @@
 // three priorities; plus the scheduler's exact shares in isolation.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { createIngress, HwayClient, type Priority } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, type Priority } from '../actors/ingress/index.js';
 import { PriorityScheduler } from '../actors/ingress/scheduler.js';
 import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
@@ -18,7 +18,7 @@ afterAll(async () => {
 async function runBacklog(perPriority: number, strict: boolean): Promise<Priority[]> {
   const prefix = testPrefix(strict ? 'strict' : 'weighted');
   prefixes.push(prefix);
-  const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+  const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
   // Enqueued lowest priority first, so that arrival order works against the expected service order.
   const items = (['low', 'default', 'critical'] as Priority[]).flatMap((priority) =>
     Array.from({ length: perPriority }, (_, i) => ({ type: 'noop', payload: i, opts: { priority } })),

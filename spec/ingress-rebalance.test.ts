@@ -3,7 +3,7 @@
 // every partition keep completing throughout.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { createIngress, HwayClient, Keys, type Ingress } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, Keys, type Ingress } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const P = 16;
@@ -27,7 +27,7 @@ describe('rebalancing', () => {
     const mk = (id: string) =>
       createIngress({ redis: REDIS_URL, prefix, partitions: P, nodeId: id, leaseMs: 600, logger: quietLogger(), handlers: { t: async (t) => void done.add(t.id) } });
     const nodes: Ingress[] = [mk('node-1'), mk('node-2'), mk('node-3')];
-    const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
     const counts = () => nodes.map((n) => n.ownedPartitions().length);
     try {
       for (const n of nodes) await n.start();

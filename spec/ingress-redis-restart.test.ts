@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HwayError } from '../errors.js';
-import { createIngress, HwayClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
 import { freePort, quietLogger, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const P = 8;
@@ -81,7 +81,7 @@ describe('Redis restart mid-run', () => {
       },
     });
     await ingress.start();
-    const client = new HwayClient({ redis: url, prefix, partitions: P, logger: quietLogger(), unavailableAfterMs: 300 });
+    const client = new IngressClient({ redis: url, prefix, partitions: P, logger: quietLogger(), unavailableAfterMs: 300 });
     let unavailable = 0;
     const ids = Array.from({ length: N }, (_, i) => `job-${i}`);
     const producer = (async () => {

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
 import { HwayError } from '../errors.js';
-import { createIngress, HwayClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
 import { cleanup, freePort, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS, NEVER_MS } from './helpers/deadlines.js';
 
@@ -12,7 +12,7 @@ const P = 4;
 const prefix = testPrefix('results');
 const keys = new Keys(prefix);
 const redis = new Redis(REDIS_URL);
-let client: HwayClient;
+let client: IngressClient;
 let ingress: Ingress;
 const runs = new Map<string, number>();
 // The 'slow' handler runs until the test lets it finish: still running whenever the test needs it to be.
@@ -21,7 +21,7 @@ const slowMayFinish = new Promise<void>((r) => (finishSlow = r));
 
 beforeAll(async () => {
   // Waiting for a result is ordinary work: a hang-only wait (tests of the client's timeout set their own).
-  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+  client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
     redis: REDIS_URL,
     prefix,
@@ -70,10 +70,10 @@ describe('results and replies', () => {
   });
 
   it('result(taskId) works from a new connection after the producer went away, with and without the key', async () => {
-    const first = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+    const first = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
     const id = await first.enqueue('add', { a: 20, b: 22 }, { key: 'vault-42' });
     await first.close();
-    const later = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+    const later = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
     try {
       await waitFor(async () => (await later.result(id, { key: 'vault-42' })) !== null, 'stored result');
       expect(await later.result(id)).toMatchObject({ ok: true, value: { sum: 42 } });
@@ -126,7 +126,7 @@ describe('results and replies', () => {
     // "Promptly" without a clock: the call's own wait for a result is longer than jest's limit, so a
     // call that waited for it would fail the test; each failure must come from the 500 ms
     // unavailableAfterMs given here (it names it), not from some longer wait or retry loop.
-    const dead = new HwayClient({ redis: `redis://127.0.0.1:${port}`, prefix, partitions: P, logger: quietLogger(), unavailableAfterMs: 500, callTimeoutMs: NEVER_MS });
+    const dead = new IngressClient({ redis: `redis://127.0.0.1:${port}`, prefix, partitions: P, logger: quietLogger(), unavailableAfterMs: 500, callTimeoutMs: NEVER_MS });
     try {
       const e1 = await dead.enqueue('add', { a: 1, b: 2 }).catch((x: unknown) => x);
       const e2 = await dead.call('add', { a: 1, b: 2 }).catch((x: unknown) => x);

@@ -7,7 +7,7 @@ import {
   countDeadLetters,
   createIngress,
   deleteDeadLetter,
-  HwayClient,
+  IngressClient,
   inspectDeadLetter,
   Keys,
   listDeadLetters,
@@ -23,7 +23,7 @@ const prefix = testPrefix('retries');
 const keys = new Keys(prefix);
 const redis = new Redis(REDIS_URL);
 const dl = { redis, prefix, partitions: P };
-let client: HwayClient;
+let client: IngressClient;
 let ingress: Ingress;
 const attempts = new Map<string, number[]>();
 let healed = false;
@@ -37,7 +37,7 @@ function note(id: string): number[] {
 
 beforeAll(async () => {
   // Waiting for a result is ordinary work: a hang-only wait.
-  client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+  client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
     redis: REDIS_URL,
     prefix,

@@ -3,7 +3,7 @@
 // releases the leases and another node takes the partitions over.
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { Redis } from 'ioredis';
-import { createIngress, HwayClient, Keys } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, Keys } from '../actors/ingress/index.js';
 import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
@@ -43,7 +43,7 @@ describe('graceful stop', () => {
     const common = { redis: REDIS_URL, prefix, partitions: P, leaseMs: LEASE_MS, shutdownMs: HANG_MS, logger: quietLogger() };
     const a = createIngress({ ...common, nodeId: 'node-a', handlers: { long: handler('node-a') } });
     const b = createIngress({ ...common, nodeId: 'node-b', handlers: { long: handler('node-b') } });
-    const client = new HwayClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
     try {
       await a.start();
       expect(a.ownedPartitions()).toHaveLength(P);

@@ -12,7 +12,7 @@ import { backoff, closeConnection, connect, isConnectionError, unavailable, when
 import { DEFAULT_MAX_RETRIES } from './retry.js';
 import { TASK_ID_RE, toOutcome, type CallOptions, type EnqueueOptions, type Envelope, type TaskOutcome } from './task.js';
 
-export interface HwayClientOptions {
+export interface IngressClientOptions {
   redis?: RedisSource;
   prefix?: string;
   /** Must match the nodes' partition count. Default 64. */
@@ -54,7 +54,7 @@ interface Prepared {
   args: Array<string | number>;
 }
 
-export class HwayClient {
+export class IngressClient {
   readonly clientId: string;
   private readonly keys: Keys;
   private readonly P: number;
@@ -71,7 +71,7 @@ export class HwayClient {
   private closed = false;
   private pending: Submitted[] | undefined;
 
-  constructor(opts: HwayClientOptions = {}) {
+  constructor(opts: IngressClientOptions = {}) {
     this.clientId = opts.clientId ?? randomUUID();
     this.keys = new Keys(opts.prefix ?? 'hway');
     this.P = opts.partitions ?? DEFAULT_PARTITIONS;

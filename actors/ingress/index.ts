@@ -1,6 +1,6 @@
 // Public API of the Redis mailbox ingress.
 export { createIngress, type Ingress, type IngressOptions, type IngressStats } from './consumer.js';
-export { HwayClient, type HwayClientOptions, type EnqueueItem } from './client.js';
+export { IngressClient, type IngressClientOptions, type EnqueueItem } from './client.js';
 export {
   listDeadLetters,
   countDeadLetters,
