@@ -1,3 +1,4 @@
+-- include: _fence.lua
 -- Apply a registered task's Redis effect and record its outcome in one step, at most once per task.
 -- KEYS[1] the task's effect ledger entry ({p}:fx:<taskId>), KEYS[2] the partition's epoch counter,
 -- KEYS[3..] every key the effect touches (declared, so that in a Redis Cluster they are checked to
@@ -7,10 +8,8 @@
 -- Returns {1, outcome} when this call applied the effect, {0, stored outcome} when the task had
 -- already applied it (a re-run after a crash), or an E_STALE_EPOCH error when the lease moved on;
 -- in both of the latter cases nothing is written.
-local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-if current ~= tonumber(ARGV[1]) then
-  return redis.error_reply('E_STALE_EPOCH partition epoch is ' .. current .. ', writer holds ' .. ARGV[1])
-end
+local refused = stale_epoch(KEYS[2], ARGV[1])
+if refused then return redis.error_reply(refused) end
 local stored = redis.call('GET', KEYS[1])
 if stored then return {0, stored} end
 for _, cmd in ipairs(cjson.decode(ARGV[4])) do redis.call(unpack(cmd)) end

@@ -1,3 +1,4 @@
+-- include: _fence.lua
 -- Write a vault record under the partition's fencing epoch, with optimistic versioning, and record the
 -- task that caused the write (the effect ledger) in the same step.
 -- KEYS[1] record, KEYS[2] the partition's epoch counter (bumped by every lease acquisition),
@@ -7,13 +8,8 @@
 -- ARGV[5..] field, value pairs. Returns the new version, or an error reply whose text starts with a
 -- stable code: a node whose lease was taken over can never overwrite the new owner's state, and a task
 -- that re-runs after a crash finds its ledger entry instead of writing twice.
-local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-if current ~= tonumber(ARGV[1]) then
-  return redis.error_reply('E_STALE_EPOCH partition epoch is ' .. current .. ', writer holds ' .. ARGV[1])
-end
-if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[3]) == 1 then
-  return redis.error_reply('E_CONFLICT the task already applied its effect')
-end
+local refused = stale_epoch(KEYS[2], ARGV[1]) or already_applied(KEYS[3], ARGV[3])
+if refused then return redis.error_reply(refused) end
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version ~= tonumber(ARGV[2]) then
   if ARGV[2] == '0' then return redis.error_reply('E_VAULT_EXISTS vault exists') end
