@@ -11,7 +11,6 @@ import { parseMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js'
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
 import { applyOnce, type RedisEffect } from '../storage/effects.js';
-import { Keys } from './ingress/keys.js';
 import { openIpfs, preloadIpfs, type IpfsStore } from '../storage/ipfs.js';
 import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
@@ -21,6 +20,7 @@ import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } fr
 import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
 import { TokenService } from './gateway/tokens.js';
 import { createIngress, type Handler, type Ingress, type Json, type Task, type Weights } from './ingress/index.js';
+import { Keys } from './ingress/keys.js';
 import { nodeConnection, type RedisSource } from '../storage/redis.js';
 import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
