@@ -143,9 +143,15 @@ describe('retries and dead letters', () => {
     await redis.zrem(keys.scheduled(p), 'orphan-1');
     await redis.hset(keys.task(p, 'orphan-1'), 'st', 'pending');
     const stream = keys.stream(p, 'default');
-    await redis.xadd(stream, '*', 'i', 'orphan-1', 'a', '1');
-    const got = await redis.xreadgroup('GROUP', 'hway', ingress.nodeId, 'COUNT', 1, 'STREAMS', stream, '>');
-    expect(got).not.toBeNull();
+    // Added and delivered to this node's consumer name in one script, so that the running consumer
+    // cannot fetch the entry in between (it would then just run it, and this test would test nothing).
+    const got = (await redis.eval(
+      "redis.call('XADD', KEYS[1], '*', 'i', 'orphan-1', 'a', '1') return redis.call('XREADGROUP', 'GROUP', 'hway', ARGV[1], 'COUNT', 1, 'STREAMS', KEYS[1], '>')",
+      1,
+      stream,
+      ingress.nodeId,
+    )) as Array<[string, Array<[string, string[]]>]>;
+    expect(got[0]![1][0]![1]).toEqual(['i', 'orphan-1', 'a', '1']);
     await waitFor(async () => (await client.result('orphan-1')) !== null, 'the orphaned entry to run');
     expect(await client.result('orphan-1')).toEqual({ ok: true, value: { orphan: true } });
   });
