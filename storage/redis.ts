@@ -1,23 +1,99 @@
 // Connections. Producers must fail fast when Redis is away (no offline queue, bounded waits); the
 // node's own connections instead queue and reconnect with backoff, because an in-flight task's
 // completion must reach Redis eventually rather than be dropped.
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { HwayError } from '../errors.js';
 import { defineScripts } from './scripts.js';
 
-/** A connection to copy settings from, an ioredis options object, or a redis:// URL. */
-export type RedisSource = Redis | RedisOptions | string;
-
-function baseOptions(src: RedisSource): { url?: string; opts: RedisOptions } {
-  if (typeof src === 'string') return { url: src, opts: {} };
-  if (src instanceof Redis) return { opts: { ...src.options } };
-  return { opts: { ...src } };
+export interface ClusterSeed {
+  host: string;
+  port: number;
 }
 
+/** A Redis Cluster: its seed nodes (any reachable master or replica), and options for every node. */
+export interface ClusterConfig {
+  cluster: ClusterSeed[];
+  /** Options applied to each node's connection (password, tls, …). */
+  nodeOptions?: RedisOptions;
+}
+
+/**
+ * Where Redis is: a connection to copy settings from (a Redis or a Cluster), an ioredis options
+ * object, a redis:// URL, or `{ cluster: [{ host, port }, …] }`.
+ */
+export type RedisSource = Redis | Cluster | RedisOptions | string | ClusterConfig;
+
+export function isClusterConfig(src: unknown): src is ClusterConfig {
+  return typeof src === 'object' && src !== null && Array.isArray((src as ClusterConfig).cluster);
+}
+
+/** True when the connection is a Redis Cluster client (it was typed as Redis; see connect). */
+export function isCluster(conn: Redis): boolean {
+  return (conn as unknown) instanceof Cluster;
+}
+
+/** The masters of a cluster connection, or the connection itself: where a fan-out read goes. */
+export function masters(conn: Redis): Redis[] {
+  return isCluster(conn) ? (conn as unknown as Cluster).nodes('master') : [conn];
+}
+
+/** Parses "host:port[,host:port…]" (the --redis-cluster flag and HWAY_REDIS_CLUSTER). */
+export function parseClusterSeeds(list: string): ClusterSeed[] {
+  const seeds = list
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^\[?([^\]]+?)\]?:(\d{1,5})$/.exec(s);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || !(port > 0 && port < 65536)) throw new HwayError('E_BAD_INPUT', `bad cluster seed "${s}": expected HOST:PORT`);
+      return { host: m[1]!, port };
+    });
+  if (seeds.length === 0) throw new HwayError('E_BAD_INPUT', 'no cluster seed given: expected HOST:PORT[,HOST:PORT…]');
+  return seeds;
+}
+
+function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrides: RedisOptions): Cluster {
+  const { enableOfflineQueue, enableAutoPipelining, maxRetriesPerRequest, retryStrategy, lazyConnect, commandTimeout, connectionName, ...rest } = overrides;
+  const opts: ClusterOptions = {
+    redisOptions: { ...nodeOpts, ...rest, ...(commandTimeout !== undefined ? { commandTimeout } : {}), ...(connectionName ? { connectionName } : {}), maxRetriesPerRequest },
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    enableAutoPipelining: enableAutoPipelining ?? false,
+    lazyConnect: lazyConnect ?? false,
+    // Partition wake-ups use sharded pub/sub: one subscriber connection per master, each receiving
+    // only its own slots' messages (ioredis routes SSUBSCRIBE by the channel's slot).
+    shardedSubscribers: true,
+    // Never give up on the cluster: a node's connection reconnects the way a single Redis's does,
+    // and requests wait out a failover (MOVED/TRYAGAIN/CLUSTERDOWN are retried by ioredis).
+    clusterRetryStrategy: retryStrategy === null ? () => null : (times: number) => (retryStrategy ? retryStrategy(times) : backoff(times)) ?? null,
+    retryDelayOnClusterDown: 200,
+    retryDelayOnFailover: 200,
+    retryDelayOnTryAgain: 100,
+    slotsRefreshTimeout: 2000,
+  };
+  if (typeof maxRetriesPerRequest === 'number') opts.maxRedirections = Math.max(16, maxRetriesPerRequest);
+  return new Cluster(seeds, opts);
+}
+
+/**
+ * A connection to a single Redis or to a cluster. A Cluster client shares the Redis command interface
+ * (every command, pipeline, defineCommand, pub/sub) and is handed around typed as one; the few places
+ * that differ (fan-out reads, subscriber choice) ask isCluster().
+ */
 export function connect(src: RedisSource, overrides: RedisOptions): Redis {
-  const { url, opts } = baseOptions(src);
-  const merged: RedisOptions = { ...opts, ...overrides };
-  const conn = url ? new Redis(url, merged) : new Redis(merged);
+  let conn: Redis;
+  if (isClusterConfig(src)) {
+    conn = clusterConnection(src.cluster, src.nodeOptions ?? {}, overrides) as unknown as Redis;
+  } else if (src instanceof Cluster) {
+    // a new client for the same cluster: its masters are the seeds
+    const seeds = src.nodes('master').map((n) => ({ host: n.options.host ?? '127.0.0.1', port: n.options.port ?? 6379 }));
+    conn = clusterConnection(seeds, src.options.redisOptions ?? {}, overrides) as unknown as Redis;
+  } else {
+    const url = typeof src === 'string' ? src : undefined;
+    const opts: RedisOptions = typeof src === 'string' ? {} : src instanceof Redis ? { ...src.options } : { ...src };
+    const merged: RedisOptions = { ...opts, ...overrides };
+    conn = url ? new Redis(url, merged) : new Redis(merged);
+  }
   // Scripts are defined before the first command: an auto-pipeline created before defineCommand lacks
   // the script's method and ioredis then throws an uncaught "results[i] is not iterable" (ioredis #1931).
   defineScripts(conn);

@@ -2,6 +2,7 @@
 // sends EVALSHA and falls back to EVAL on NOSCRIPT (e.g. after a Redis restart that lost the cache).
 import { readFileSync } from 'node:fs';
 import type { Redis, ChainableCommander } from 'ioredis';
+import { isCluster } from './redis.js';
 
 type Arg = string | number;
 type ScriptFn = (...args: Arg[]) => Promise<unknown>;
@@ -9,17 +10,19 @@ type ScriptFn = (...args: Arg[]) => Promise<unknown>;
 /**
  * The scripts, by file name in storage/lua/. As in BullMQ, a name ending in -N declares N KEYS, and
  * the caller passes exactly N keys; a name without a count takes a variable number (sent first).
- * Not yet every key a script touches is declared: fetch, claim and promote read the task hashes and
- * results of their partition by the ids they find in its stream (built from the partition prefix, so
- * in the declared keys' slot), and gw_route builds route keys from a prefix.
+ * Every key a script touches is declared (Redis Cluster checks that they share a slot): where a
+ * script's keys depend on data (the task ids in a stream), the data is read by one script and the
+ * keys declared to the next (fetch-4/claim-1 then load, due-1 then promote).
  */
 const FILES = [
   'enqueue_many',
   'fetch-4',
   'claim-1',
+  'load',
   'complete_many',
   'fail-5',
-  'promote-4',
+  'due-1',
+  'promote',
   'requeue-7',
   'lease_acquire-2',
   'lease_renew-1',
@@ -32,9 +35,8 @@ const FILES = [
   'gw_register',
   'gw_unregister',
   'gw_unroute',
-  'gw_route',
-  'gw_heartbeat',
-  'ratelimit',
+  'gw_heartbeat-1',
+  'ratelimit-2',
 ] as const;
 
 type FileName = (typeof FILES)[number];
@@ -88,4 +90,31 @@ export function pipeScript(pipe: ChainableCommander, name: ScriptName, keys: str
   const fn = (pipe as unknown as Record<string, (...a: Arg[]) => unknown>)[cmdName(name)]!;
   if (load().get(name)!.keys === null) fn.call(pipe, keys.length, ...keys, ...args);
   else fn.call(pipe, ...keys, ...args);
+}
+
+/** One script call of a batch. */
+export interface ScriptCall {
+  name: ScriptName;
+  keys: string[];
+  args: Arg[];
+}
+
+/** Each call's error or reply, in order (as a pipeline's exec gives them). */
+export type Reply = [Error | null, unknown];
+
+/**
+ * Run script calls together. On one Redis they leave as one pipeline (one write, one round trip). A
+ * cluster pipeline must stay on one node, so there each call is sent on its own and the node
+ * connection's auto-pipelining groups the calls per master.
+ */
+export async function runBatch(redis: Redis, calls: ScriptCall[]): Promise<Reply[]> {
+  if (calls.length === 0) return [];
+  if (isCluster(redis)) {
+    const settled = await Promise.allSettled(calls.map((c) => runScript(redis, c.name, c.keys, c.args)));
+    return settled.map((s): Reply => (s.status === 'fulfilled' ? [null, s.value] : [s.reason instanceof Error ? s.reason : new Error(String(s.reason)), null]));
+  }
+  const pipe = redis.pipeline();
+  for (const c of calls) pipeScript(pipe, c.name, c.keys, c.args);
+  const res = (await pipe.exec()) ?? [];
+  return calls.map((_, i): Reply => (res[i] ? [res[i]![0], res[i]![1]] : [new Error('no reply'), null]));
 }

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { defineScripts, pipeScript, runScript } from '../../storage/scripts.js';
+import { defineScripts } from '../../storage/scripts.js';
+import { QueueStore, type EnqueueReply, type NewTask } from '../../storage/queue-store.js';
 import { Keys, PRIORITIES, type Priority } from './keys.js';
 import { DEFAULT_PARTITIONS, partitionOf } from './partition.js';
 import { backoff, closeConnection, connect, isConnectionError, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
@@ -42,16 +43,13 @@ interface Waiter {
 
 interface Submitted {
   t: Prepared;
-  resolve: (r: [number, string]) => void;
+  resolve: (r: EnqueueReply) => void;
   reject: (e: unknown) => void;
 }
 
 interface Prepared {
-  id: string;
   p: number;
-  taskKey: string;
-  /** The 9 per-task arguments of enqueue_many.lua. */
-  args: Array<string | number>;
+  task: NewTask;
 }
 
 export class IngressClient {
@@ -59,6 +57,7 @@ export class IngressClient {
   private readonly keys: Keys;
   private readonly P: number;
   private readonly conn: Redis;
+  private readonly store: QueueStore;
   private sub: Redis | undefined;
   private subReady: Promise<void> | undefined;
   private readonly waiters = new Map<string, Waiter[]>();
@@ -94,13 +93,14 @@ export class IngressClient {
     });
     this.conn.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
     defineScripts(this.conn);
+    this.store = new QueueStore(this.conn, this.keys);
   }
 
   /** Enqueue a task; resolves to its id (the existing one when the id was already enqueued). */
   async enqueue(type: string, payload: unknown, opts: EnqueueOptions = {}): Promise<string> {
     const t = this.prepare(type, payload, opts, '');
     await this.exec(() => this.submit(t));
-    return t.id;
+    return t.task.id;
   }
 
   /**
@@ -116,51 +116,46 @@ export class IngressClient {
         if (list) list.push(t);
         else byPart.set(t.p, [t]);
       }
-      const res = await this.exec(() => {
-        const pipe = this.conn.pipeline();
-        for (const [p, list] of byPart) {
-          const c = this.scriptCall(p, list);
-          pipeScript(pipe, 'enqueue_many', c.keys, c.args);
-        }
-        return pipe.exec();
-      });
-      for (const [err] of res ?? []) if (err) throw this.mapError(err);
+      const res = await this.exec(() => this.store.enqueueGroups([...byPart].map(([p, list]) => ({ p, tasks: list.map((t) => t.task) }))));
+      for (const r of res) if (r instanceof Error) throw this.mapError(r);
     }
-    return prepared.map((t) => t.id);
+    return prepared.map((t) => t.task.id);
   }
 
   /** Enqueue and wait for the outcome: the handler's value, or its terminal error as an HwayError. */
   async call<T = unknown>(type: string, payload: unknown, opts: CallOptions = {}): Promise<T> {
     await this.ensureSubscribed();
-    const t = this.prepare(type, payload, opts, this.keys.replyChannel(this.clientId));
+    const prepared = this.prepare(type, payload, opts, this.keys.replyChannel(this.clientId));
+    const { p, task } = prepared;
+    const id = task.id;
     const timeoutMs = opts.callTimeoutMs ?? this.callTimeoutMs;
     const outcome = new Promise<TaskOutcome | undefined>((resolve) => {
-      const w: Waiter = { resolve, timer: undefined, p: t.p };
+      const w: Waiter = { resolve, timer: undefined, p: p };
       w.timer = setTimeout(() => {
-        this.removeWaiter(t.id, w);
+        this.removeWaiter(id, w);
         // The reply may have been published while we were disconnected: look once more.
-        this.result(t.id, { partition: t.p }).then(
+        this.result(id, { partition: p }).then(
           (o) => resolve(o ?? undefined),
           () => resolve(undefined),
         );
       }, timeoutMs);
-      const list = this.waiters.get(t.id);
+      const list = this.waiters.get(id);
       if (list) list.push(w);
-      else this.waiters.set(t.id, [w]);
+      else this.waiters.set(id, [w]);
     });
-    let created: number;
+    let created: boolean;
     try {
-      [created] = await this.exec(() => this.submit(t));
+      ({ created } = await this.exec(() => this.submit(prepared)));
     } catch (e) {
-      this.settle(t.id, undefined);
+      this.settle(id, undefined);
       throw e;
     }
-    if (created === 0) {
+    if (!created) {
       // An existing task: it may be done already, or reply to another producer's channel.
-      void this.pollExisting(t.id, t.p);
+      void this.pollExisting(id, p);
     }
     const o = await outcome;
-    if (!o) throw new HwayError('E_TIMEOUT', `no result for task ${t.id} within ${timeoutMs} ms`);
+    if (!o) throw new HwayError('E_TIMEOUT', `no result for task ${id} within ${timeoutMs} ms`);
     if (o.ok) return o.value as T;
     throw new HwayError(o.error.code, o.error.message, { permanent: true });
   }
@@ -173,16 +168,7 @@ export class IngressClient {
   async result(taskId: string, where: { key?: string; partition?: number } = {}): Promise<TaskOutcome | null> {
     const p = where.partition ?? (where.key !== undefined ? partitionOf(where.key, this.P) : this.known.get(taskId));
     const candidates = p !== undefined ? [p] : [partitionOf(taskId, this.P), ...Array.from({ length: this.P }, (_, i) => i)];
-    const raws = await this.exec(async () => {
-      if (candidates.length === 1) return [await this.conn.get(this.keys.result(candidates[0]!, taskId))];
-      const pipe = this.conn.pipeline();
-      for (const c of candidates) pipe.get(this.keys.result(c, taskId));
-      const res = (await pipe.exec()) ?? [];
-      return res.map(([err, v]) => {
-        if (err) throw err;
-        return v as string | null;
-      });
-    });
+    const raws = await this.exec(() => this.store.results(taskId, candidates));
     const raw = raws.find((r) => r !== null && r !== undefined);
     if (!raw) return null;
     return toOutcome(JSON.parse(raw) as Envelope);
@@ -222,20 +208,19 @@ export class IngressClient {
     }
     const p = partitionOf(key, this.P);
     this.remember(id, p);
-    return { id, p, taskKey: this.keys.task(p, id), args: [id, type, json, key, prio, maxRetries, timeoutMs, reply, delay] };
+    return { p, task: { id, type, payload: json, key, priority: prio, maxRetries, timeoutMs, reply, delayMs: delay } };
   }
 
   /**
    * Single enqueues issued in the same tick (concurrent callers) leave together: one script call
    * per partition, in one write. A lone enqueue goes out at once as a plain script call.
    */
-  private submit(t: Prepared): Promise<[number, string]> {
+  private submit(t: Prepared): Promise<EnqueueReply> {
     if (!this.pending) {
       // The first enqueue of a tick leaves at once; any others of the same tick follow together.
       this.pending = [];
       process.nextTick(() => this.flush());
-      const c = this.scriptCall(t.p, [t]);
-      return runScript(this.conn, 'enqueue_many', c.keys, c.args).then((r) => (r as Array<[number, string]>)[0]!);
+      return this.store.enqueue(t.p, [t.task]).then((r) => r[0]!);
     }
     return new Promise((resolve, reject) => this.pending!.push({ t, resolve, reject }));
   }
@@ -246,8 +231,7 @@ export class IngressClient {
     if (batch.length === 0) return;
     if (batch.length === 1) {
       const { t, resolve, reject } = batch[0]!;
-      const c = this.scriptCall(t.p, [t]);
-      runScript(this.conn, 'enqueue_many', c.keys, c.args).then((r) => resolve((r as Array<[number, string]>)[0]!), reject);
+      this.store.enqueue(t.p, [t.task]).then((r) => resolve(r[0]!), reject);
       return;
     }
     const byPart = new Map<number, Submitted[]>();
@@ -256,30 +240,15 @@ export class IngressClient {
       if (list) list.push(b);
       else byPart.set(b.t.p, [b]);
     }
-    const pipe = this.conn.pipeline();
     const groups = [...byPart.values()];
-    for (const list of groups) {
-      const c = this.scriptCall(list[0]!.t.p, list.map((b) => b.t));
-      pipeScript(pipe, 'enqueue_many', c.keys, c.args);
-    }
-    pipe.exec().then(
+    this.store.enqueueGroups(groups.map((list) => ({ p: list[0]!.t.p, tasks: list.map((b) => b.t.task) }))).then(
       (res) =>
         groups.forEach((list, i) => {
-          const [err, val] = res?.[i] ?? [new Error('no reply'), null];
-          list.forEach((b, j) => (err ? b.reject(err) : b.resolve((val as Array<[number, string]>)[j]!)));
+          const r = res[i] ?? new Error('no reply');
+          list.forEach((b, j) => (r instanceof Error ? b.reject(r) : b.resolve(r[j]!)));
         }),
       (err: unknown) => batch.forEach((b) => b.reject(err)),
     );
-  }
-
-  private scriptCall(p: number, tasks: Prepared[]): { keys: string[]; args: Array<string | number> } {
-    const keys = [this.keys.scheduled(p), this.keys.idle(p), ...this.keys.streams(p)];
-    const args: Array<string | number> = [this.keys.wakeChannel(p)];
-    for (const t of tasks) {
-      keys.push(t.taskKey);
-      for (const a of t.args) args.push(a);
-    }
-    return { keys, args };
   }
 
   private remember(id: string, p: number): void {

@@ -47,8 +47,9 @@ export class Keys {
   nodes(): string {
     return `${this.prefix}:nodes`;
   }
+  /** A sharded pub/sub channel in the partition's slot (SPUBLISH from its scripts, SSUBSCRIBE by its owner). */
   wakeChannel(p: number): string {
-    return `${this.prefix}:wake:${p}`;
+    return `${this.part(p)}wake`;
   }
   replyChannel(clientId: string): string {
     return `${this.prefix}:reply:${clientId}`;

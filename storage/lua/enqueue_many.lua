@@ -32,8 +32,8 @@ for j = 0, n - 1 do
   end
 end
 -- The owner sleeps until the earliest due time: tell it when that moved earlier.
-if redis.call('ZRANGE', KEYS[1], 0, 0)[1] ~= first then redis.call('PUBLISH', ARGV[1], 's') end
+if redis.call('ZRANGE', KEYS[1], 0, 0)[1] ~= first then redis.call('SPUBLISH', ARGV[1], 's') end
 -- The idle flag is set by the owner's fetch when it found the partition empty: only then is a
 -- wake-up needed (and the flag is cleared, so a busy partition costs no PUBLISH).
-if queued > 0 and redis.call('DEL', KEYS[2]) == 1 then redis.call('PUBLISH', ARGV[1], 'q') end
+if queued > 0 and redis.call('DEL', KEYS[2]) == 1 then redis.call('SPUBLISH', ARGV[1], 'q') end
 return out

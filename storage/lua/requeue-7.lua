@@ -8,5 +8,5 @@ redis.call('HSET', KEYS[1], 'st', 'pending', 'att', 1)
 redis.call('HDEL', KEYS[1], 'err', 'done', 'due')
 redis.call('DEL', KEYS[6])
 redis.call('XADD', stream[prio] or KEYS[4], '*', 'i', ARGV[1], 'a', '1')
-if redis.call('DEL', KEYS[7]) == 1 then redis.call('PUBLISH', ARGV[2], 'q') end
+if redis.call('DEL', KEYS[7]) == 1 then redis.call('SPUBLISH', ARGV[2], 'q') end
 return 1

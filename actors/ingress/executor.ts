@@ -1,0 +1,153 @@
+// Runs one attempt of a task: finds its handler, builds the Task it sees, enforces its timeout, and
+// hands the outcome to the OutcomeWriter. Invariant: an attempt ends exactly once (a value, an
+// error or a timeout), and its key stays taken until a timed-out handler has really returned.
+import { HwayError } from '../../errors.js';
+import type { Entry } from './held.js';
+import { PRIORITIES } from './keys.js';
+import type { OutcomeWriter } from './outcomes.js';
+import type { Envelope, Handler, Json, Task } from './task.js';
+
+const TIMEOUT_SWEEP_MS = 20;
+
+/** One run of a task: its deadline, and an abort signal made only if the handler asks for it. */
+export class Attempt {
+  private ac: AbortController | undefined;
+  onTimeout: (() => void) | undefined;
+  constructor(readonly deadline: number) {}
+  get signal(): AbortSignal {
+    this.ac ??= new AbortController();
+    return this.ac.signal;
+  }
+  abort(reason: Error): void {
+    this.ac ??= new AbortController();
+    this.ac.abort(reason);
+  }
+}
+
+export class Executor {
+  readonly running = new Set<Attempt>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly handlers: Map<string, Handler>,
+    private readonly dispatch: Handler | undefined,
+    private readonly outcomes: OutcomeWriter,
+  ) {}
+
+  /** Timeouts of all attempts are enforced by one timer, not one per task. */
+  start(): void {
+    this.sweeper = setInterval(() => this.sweepTimeouts(), TIMEOUT_SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Abort every running attempt (shutdown): their entries stay pending and are delivered again. */
+  abortAll(reason: Error): void {
+    for (const a of this.running) a.abort(reason);
+  }
+
+  /**
+   * Run `e` to its stored outcome. `freeSlot` is called once the handler is done, so that the
+   * concurrency slot can be given back while the outcome is being written. Rejects only if the
+   * outcome could not be recorded (the entry then stays pending and is claimed again).
+   */
+  async run(e: Entry, freeSlot: () => void): Promise<void> {
+    const attempt = new Attempt(Date.now() + e.timeoutMs);
+    this.running.add(attempt);
+    try {
+      await this.execute(e, attempt, freeSlot);
+    } finally {
+      this.running.delete(attempt);
+    }
+  }
+
+  private async execute(e: Entry, attempt: Attempt, freeSlot: () => void): Promise<void> {
+    let value: unknown;
+    let failure: unknown;
+    let ok = false;
+    let run: Promise<unknown> | undefined;
+    try {
+      const task = this.prepare(e, attempt);
+      const handler = this.handlers.get(task.type) ?? this.dispatch;
+      if (!handler) throw new HwayError('E_UNKNOWN_TYPE', `unknown task type "${task.type}"`, { permanent: true });
+      try {
+        const r = handler(task);
+        run = r instanceof Promise ? r : Promise.resolve(r);
+      } catch (err) {
+        run = Promise.reject(err);
+      }
+      const handlerRun = run;
+      value = await new Promise<unknown>((resolve, reject) => {
+        attempt.onTimeout = () => reject(new HwayError('E_TIMEOUT', `task timed out after ${e.timeoutMs} ms`));
+        handlerRun.then(resolve, reject);
+      });
+      attempt.onTimeout = undefined;
+      ok = true;
+    } catch (err) {
+      attempt.onTimeout = undefined;
+      failure = err;
+    }
+    if (ok) {
+      let envelope: string | undefined;
+      try {
+        envelope = JSON.stringify({ ok: 1, v: (value ?? null) as Json } satisfies Envelope);
+      } catch {
+        failure = new HwayError('E_INTERNAL', 'task result is not JSON-serialisable', { permanent: true });
+      }
+      if (envelope !== undefined) {
+        const stored = this.outcomes.complete(e, envelope);
+        freeSlot();
+        await stored;
+        return;
+      }
+    }
+    await this.outcomes.fail(e, failure);
+    // A timed-out handler may still be running: keep its key (and slot) until it really stops, so
+    // that a key never has two handlers running at once.
+    if (run) await run.then(noop, noop);
+    freeSlot();
+  }
+
+  private sweepTimeouts(): void {
+    const now = Date.now();
+    for (const a of this.running) {
+      if (a.onTimeout && now >= a.deadline) {
+        const fire = a.onTimeout;
+        a.onTimeout = undefined;
+        a.abort(new HwayError('E_TIMEOUT', 'task timed out'));
+        fire();
+      }
+    }
+  }
+
+  private prepare(e: Entry, attempt: Attempt): Task {
+    if (!e.type) throw new HwayError('E_BAD_PAYLOAD', 'task record has no type', { permanent: true });
+    let payload: unknown;
+    try {
+      payload = e.payload === null ? null : JSON.parse(e.payload);
+    } catch {
+      throw new HwayError('E_BAD_PAYLOAD', 'task payload is not valid JSON', { permanent: true });
+    }
+    return {
+      id: e.id,
+      type: e.type,
+      payload,
+      key: e.key,
+      attempt: e.attempt,
+      maxRetries: e.maxRetries,
+      partition: e.part.p,
+      epoch: e.part.epoch,
+      priority: PRIORITIES[e.lane]!,
+      enqueuedAt: e.enqueuedAt,
+      // created on first use: most handlers never look at it
+      get signal() {
+        return attempt.signal;
+      },
+    };
+  }
+}
+
+function noop(): void {}
