@@ -54,11 +54,14 @@ export function parseClusterSeeds(list: string): ClusterSeed[] {
 }
 
 function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrides: RedisOptions): Cluster {
-  const { enableOfflineQueue, enableAutoPipelining, maxRetriesPerRequest, retryStrategy, lazyConnect, commandTimeout, connectionName, ...rest } = overrides;
+  const { enableOfflineQueue, enableAutoPipelining: _autoPipelining, maxRetriesPerRequest, retryStrategy, lazyConnect, commandTimeout, connectionName, ...rest } = overrides;
   const opts: ClusterOptions = {
     redisOptions: { ...nodeOpts, ...rest, ...(commandTimeout !== undefined ? { commandTimeout } : {}), ...(connectionName ? { connectionName } : {}), maxRetriesPerRequest },
     enableOfflineQueue: enableOfflineQueue ?? true,
-    enableAutoPipelining: enableAutoPipelining ?? false,
+    // Off on a cluster: ioredis groups auto-pipelined commands by the slot of their first argument,
+    // which for a script with a variable number of keys is the key count, not a key; batches are
+    // sent command by command there instead (storage/scripts.ts runBatch).
+    enableAutoPipelining: false,
     lazyConnect: lazyConnect ?? false,
     // Partition wake-ups use sharded pub/sub: one subscriber connection per master, each receiving
     // only its own slots' messages (ioredis routes SSUBSCRIBE by the channel's slot).

@@ -3,7 +3,7 @@
 // rebalancing so that each live node holds floor or ceil of P/nodes partitions.
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../log.js';
-import { pipeScript, runScript, defineScripts } from '../../storage/scripts.js';
+import { LeaseStore } from '../../storage/lease-store.js';
 import type { Keys } from './keys.js';
 import { fnv1a } from './partition.js';
 
@@ -39,17 +39,18 @@ export class LeaseManager {
   private stopped = false;
   private frozen = false;
   private members: string[] = [];
+  private readonly store: LeaseStore;
 
   constructor(
-    private readonly conn: Redis,
-    private readonly keys: Keys,
+    conn: Redis,
+    keys: Keys,
     private readonly nodeId: string,
     private readonly partitions: number,
     private readonly leaseMs: number,
     private readonly hooks: LeaseHooks,
     private readonly log: Logger,
   ) {
-    defineScripts(conn);
+    this.store = new LeaseStore(conn, keys, nodeId, leaseMs);
   }
 
   async start(): Promise<void> {
@@ -100,7 +101,7 @@ export class LeaseManager {
     const sentAt = Date.now();
     // Ranked by id, the same order on every node (the zset orders by heartbeat expiry, which differs
     // between nodes' views and would leave a partition nobody's target covers).
-    const members = ((await runScript(this.conn, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '0'])) as string[]).sort();
+    const members = (await this.store.heartbeat()).sort();
     this.members = members;
     await this.renew(sentAt);
     if (this.stopped || this.frozen) return;
@@ -117,23 +118,18 @@ export class LeaseManager {
 
   private async renew(sentAt: number): Promise<void> {
     if (this.leases.size === 0) return;
-    const pipe = this.conn.pipeline();
-    const sent: Array<[number, string]> = [];
-    for (const [p, l] of this.leases) {
-      pipeScript(pipe, 'lease_renew', [this.keys.lease(p)], [l.value, this.leaseMs]);
-      sent.push([p, l.value]);
-    }
-    const res = (await pipe.exec()) ?? [];
-    sent.forEach(([p, value], i) => {
-      const [err, ok] = res[i] ?? [new Error('no reply'), 0];
+    const sent = [...this.leases].map(([p, l]) => ({ p, value: l.value }));
+    const res = await this.store.renew(sent);
+    sent.forEach(({ p, value }, i) => {
+      const ok = res[i] ?? new Error('no reply');
       const l = this.leases.get(p);
-      if (err) return;
+      if (ok instanceof Error) return;
       if (!l || l.value !== value) {
         // Renewed a lease we had already given up locally: hand it back.
-        if (ok === 1) void runScript(this.conn, 'lease_release', [this.keys.lease(p)], [value]).catch(() => {});
+        if (ok) void this.store.release(p, value).catch(() => {});
         return;
       }
-      if (ok === 1) {
+      if (ok) {
         l.validUntil = sentAt + this.leaseMs;
       } else {
         this.log.warn('lease lost', { partition: p, epoch: l.epoch });
@@ -151,20 +147,15 @@ export class LeaseManager {
       const p = (start + i) % this.partitions;
       if (!this.leases.has(p)) candidates.push(p);
     }
-    const check = this.conn.pipeline();
-    for (const p of candidates) check.exists(this.keys.lease(p));
-    const exists = (await check.exec()) ?? [];
-    const free = candidates.filter((_, i) => exists[i]?.[1] === 0).slice(0, want);
+    const free = (await this.store.free(candidates)).slice(0, want);
     if (free.length === 0) return;
     const sentAt = Date.now();
-    const pipe = this.conn.pipeline();
-    for (const p of free) pipeScript(pipe, 'lease_acquire', [this.keys.lease(p), this.keys.epoch(p)], [this.nodeId, this.leaseMs]);
-    const res = (await pipe.exec()) ?? [];
+    const res = await this.store.acquire(free);
     free.forEach((p, i) => {
-      const [err, epoch] = res[i] ?? [null, 0];
-      if (err || typeof epoch !== 'number' || epoch <= 0) return;
+      const epoch = res[i] ?? 0;
+      if (epoch <= 0) return;
       if (this.stopped) {
-        void runScript(this.conn, 'lease_release', [this.keys.lease(p)], [`${this.nodeId}|${epoch}`]).catch(() => {});
+        void this.store.release(p, `${this.nodeId}|${epoch}`).catch(() => {});
         return;
       }
       this.leases.set(p, { epoch, value: `${this.nodeId}|${epoch}`, validUntil: sentAt + this.leaseMs, draining: false });
@@ -179,7 +170,7 @@ export class LeaseManager {
     l.draining = true;
     void this.hooks
       .drain(p)
-      .then(() => runScript(this.conn, 'lease_release', [this.keys.lease(p)], [l.value]))
+      .then(() => this.store.release(p, l.value))
       .catch((e: unknown) => this.log.warn('lease release failed', { partition: p, error: String(e) }))
       .finally(() => {
         if (this.leases.get(p) === l) this.leases.delete(p);
@@ -201,10 +192,8 @@ export class LeaseManager {
   }
 
   async releaseAll(): Promise<void> {
-    const pipe = this.conn.pipeline();
-    for (const [p, l] of this.leases) pipeScript(pipe, 'lease_release', [this.keys.lease(p)], [l.value]);
-    pipeScript(pipe, 'heartbeat', [this.keys.nodes()], [this.nodeId, this.leaseMs, '1']);
+    const all = [...this.leases].map(([p, l]) => ({ p, value: l.value }));
     this.leases.clear();
-    await pipe.exec();
+    await this.store.releaseAll(all);
   }
 }
