@@ -6,7 +6,7 @@
 // letters and an idle flag, all under the hash tag {p}, so each script touches one cluster slot.
 import type { Redis } from 'ioredis';
 import { GROUP, PRIORITIES, type Keys, type Priority } from '../actors/ingress/keys.js';
-import { runBatch, runScript, type Reply, type ScriptCall } from './scripts.js';
+import { runBatch, runScript, runScriptDurably, type Durability, type Reply, type ScriptCall } from './scripts.js';
 
 /** Lane index: 0 critical, 1 default, 2 low. */
 export type Lane = 0 | 1 | 2;
@@ -103,7 +103,13 @@ export class QueueStore {
     readonly keys: Keys,
     /** This consumer's name in the group (the node id); '' for producers. */
     private readonly consumer = '',
+    /** When set, enqueues and outcome writes wait for replicas (see README: what a failover can lose). */
+    private readonly durability?: Durability,
   ) {}
+
+  private run(c: ScriptCall): Promise<unknown> {
+    return this.durability ? runScriptDurably(this.redis, c.name, c.keys, c.args, this.durability) : runScript(this.redis, c.name, c.keys, c.args);
+  }
 
   // ---- producers ----
 
@@ -120,8 +126,7 @@ export class QueueStore {
 
   /** Enqueue tasks of one partition, idempotently by id. */
   async enqueue(p: number, tasks: NewTask[]): Promise<EnqueueReply[]> {
-    const c = this.enqueueCall(p, tasks);
-    return decodeEnqueue(await runScript(this.redis, c.name, c.keys, c.args));
+    return decodeEnqueue(await this.run(this.enqueueCall(p, tasks)));
   }
 
   /** Enqueue several partitions' tasks together; each group's replies, or its error. */
@@ -129,6 +134,7 @@ export class QueueStore {
     const res = await runBatch(
       this.redis,
       groups.map((g) => this.enqueueCall(g.p, g.tasks)),
+      this.durability,
     );
     return res.map(([err, val]) => err ?? decodeEnqueue(val));
   }
@@ -229,7 +235,7 @@ export class QueueStore {
       }
     });
     const errors: Array<Error | null> = groups.map(() => null);
-    (await runBatch(this.redis, calls)).forEach(([err], i) => {
+    (await runBatch(this.redis, calls, this.durability)).forEach(([err], i) => {
       if (err) errors[owner[i]!] ??= err;
     });
     return errors;
@@ -241,12 +247,11 @@ export class QueueStore {
    */
   async fail(p: number, t: { lane: Lane; entryId: string; id: string; reply: string; attempt: number }, how: { retry: boolean; delayMs: number; envelope: string; resultTtlMs: number }): Promise<number> {
     const k = this.keys;
-    return (await runScript(
-      this.redis,
-      'fail',
-      [k.stream(p, PRIORITIES[t.lane]), k.task(p, t.id), k.scheduled(p), k.dead(p), k.result(p, t.id)],
-      [GROUP, t.entryId, t.id, how.retry ? 'retry' : 'archive', how.delayMs, how.envelope, how.resultTtlMs, t.reply, t.attempt + 1],
-    )) as number;
+    return (await this.run({
+      name: 'fail',
+      keys: [k.stream(p, PRIORITIES[t.lane]), k.task(p, t.id), k.scheduled(p), k.dead(p), k.result(p, t.id)],
+      args: [GROUP, t.entryId, t.id, how.retry ? 'retry' : 'archive', how.delayMs, how.envelope, how.resultTtlMs, t.reply, t.attempt + 1],
+    })) as number;
   }
 
   // ---- dead letters and task records (reads fan out: one command per partition, no pipeline across slots) ----

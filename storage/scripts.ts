@@ -107,14 +107,39 @@ export type Reply = [Error | null, unknown];
  * cluster pipeline must stay on one node, so there each call is sent on its own and the node
  * connection's auto-pipelining groups the calls per master.
  */
-export async function runBatch(redis: Redis, calls: ScriptCall[]): Promise<Reply[]> {
+export async function runBatch(redis: Redis, calls: ScriptCall[], durability?: Durability): Promise<Reply[]> {
   if (calls.length === 0) return [];
-  if (isCluster(redis)) {
-    const settled = await Promise.allSettled(calls.map((c) => runScript(redis, c.name, c.keys, c.args)));
+  if (isCluster(redis) || durability) {
+    const run = (c: ScriptCall) => (durability ? runScriptDurably(redis, c.name, c.keys, c.args, durability) : runScript(redis, c.name, c.keys, c.args));
+    const settled = await Promise.allSettled(calls.map(run));
     return settled.map((s): Reply => (s.status === 'fulfilled' ? [null, s.value] : [s.reason instanceof Error ? s.reason : new Error(String(s.reason)), null]));
   }
   const pipe = redis.pipeline();
   for (const c of calls) pipeScript(pipe, c.name, c.keys, c.args);
   const res = (await pipe.exec()) ?? [];
   return calls.map((_, i): Reply => (res[i] ? [res[i]![0], res[i]![1]] : [new Error('no reply'), null]));
+}
+
+/** Acknowledgement by replicas that a write waits for (WAIT numreplicas timeout) before it counts. */
+export interface Durability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/**
+ * Run a script, then WAIT until `d.replicas` replicas have it (or `d.timeoutMs` passed), on the same
+ * node: one pipeline, which a cluster client routes by the script's keys. The reply comes only after
+ * that, so in the normal case what a caller was told is on a replica before it hears it. A shortfall
+ * (a master left without an in-sync replica after a failover) is not an error: the write is on the
+ * master, and refusing it would stop the queue until an operator adds a replica. WAIT narrows the
+ * window of writes a failover can lose; it does not close it (Redis replication stays asynchronous).
+ */
+export async function runScriptDurably(redis: Redis, name: ScriptName, keys: string[], args: Arg[], d: Durability): Promise<unknown> {
+  const pipe = redis.pipeline();
+  pipeScript(pipe, name, keys, args);
+  pipe.call('WAIT', d.replicas, d.timeoutMs);
+  const res = (await pipe.exec()) ?? [];
+  const [err, val] = res[0] ?? [new Error('no reply'), null];
+  if (err) throw err;
+  return val;
 }

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { defineScripts } from '../../storage/scripts.js';
+import { defineScripts, type Durability } from '../../storage/scripts.js';
 import { QueueStore, type EnqueueReply, type NewTask } from '../../storage/queue-store.js';
 import { Keys, PRIORITIES, type Priority } from './keys.js';
 import { DEFAULT_PARTITIONS, partitionOf } from './partition.js';
@@ -27,6 +27,8 @@ export interface IngressClientOptions {
   /** Per-command timeout. Default 2000. */
   commandTimeoutMs?: number;
   logger?: Logger;
+  /** Enqueues wait for this many replicas (WAIT) before they resolve; off by default (see the ingress README). */
+  durability?: Durability;
 }
 
 export interface EnqueueItem {
@@ -93,7 +95,7 @@ export class IngressClient {
     });
     this.conn.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
     defineScripts(this.conn);
-    this.store = new QueueStore(this.conn, this.keys);
+    this.store = new QueueStore(this.conn, this.keys, '', opts.durability);
   }
 
   /** Enqueue a task; resolves to its id (the existing one when the id was already enqueued). */

@@ -25,6 +25,7 @@ import type { Redis } from 'ioredis';
 import { HwayError } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { QueueStore } from '../../storage/queue-store.js';
+import type { Durability } from '../../storage/scripts.js';
 import { closeConnection, nodeConnection, type RedisSource } from '../../storage/redis.js';
 import { Dispatcher } from './dispatcher.js';
 import { Executor } from './executor.js';
@@ -74,6 +75,11 @@ export interface IngressOptions {
   /** Stop gracefully on SIGTERM/SIGINT, then exit the process. Default false. */
   handleSignals?: boolean;
   logger?: Logger;
+  /**
+   * Outcome writes wait for this many replicas (WAIT) before they count. Off by default: see the
+   * ingress README for what a master failover can lose without it, and what it costs.
+   */
+  durability?: Durability;
 }
 
 export interface IngressStats {
@@ -173,7 +179,7 @@ class IngressImpl implements Ingress {
     const concurrency = o.concurrency ?? 10;
     const maxHeld = o.maxHeld ?? Math.max(100, concurrency * 10);
     const resultTtlMs = o.resultTtlMs ?? 24 * 3600 * 1000;
-    const store = new QueueStore(this.conn, this.keys, this.nodeId);
+    const store = new QueueStore(this.conn, this.keys, this.nodeId, o.durability);
     const pump = () => this.dispatcher.pump();
     this.promoter = new Promoter(store, this.log, (part) => {
       this.table.reopen(part);

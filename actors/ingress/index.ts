@@ -19,3 +19,5 @@ export { DEFAULT_WEIGHTS, type Weights } from './scheduler.js';
 export { targetFor } from './leases.js';
 export type { Task, Handler, TaskOutcome, TaskState, EnqueueOptions, CallOptions, Json } from './task.js';
 export type { RedisSource } from '../../storage/redis.js';
+export type { ClusterConfig, ClusterSeed } from '../../storage/redis.js';
+export type { Durability } from '../../storage/scripts.js';
