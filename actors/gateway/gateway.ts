@@ -13,13 +13,13 @@
 // the caller). A list popped by any node gives exactly-once pickup, no node discovery, and leaves a
 // request for another node if one dies before popping it; auth, limits and deadlines still apply.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
-import { backoff, connect, nodeConnection, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
+import { backoff, connect, isCluster, nodeConnection, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import {
   MINER_RE,
   MAX_SIGN_BYTES,
@@ -474,7 +474,14 @@ class GatewayNode implements Gateway {
   }
 
   private async unregister(conn: string, reason: string): Promise<void> {
-    const routes = (await runScript(this.cmd, 'gw_unregister', [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns()], [conn])) as string[];
+    // The script declares every key it touches (Redis Cluster), so the record's routes are read first;
+    // it answers nil when a registration changed them meanwhile, and they are read again.
+    let routes: string[] | null = null;
+    for (let i = 0; routes === null; i++) {
+      if (i === 10) throw new HwayError('E_BUSY', `the routes of connection ${conn} keep changing; not removed`);
+      const fields = (await this.cmd.hkeys(this.keys.connInfo(conn))).filter((f) => !f.startsWith('_'));
+      routes = (await runScript(this.cmd, 'gw_unregister', [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns(), ...fields], [conn])) as string[] | null;
+    }
     this.markDown(conn);
     if (reason !== 'bye') this.counters.evicted++;
     await this.publishEvent({ t: 'down', conn, routes });
@@ -495,12 +502,14 @@ class GatewayNode implements Gateway {
     if (ids.length === 0) return;
     const pipe = this.cmd.pipeline();
     for (const id of ids) pipe.exists(this.keys.conn(id));
-    pipe.call('PUBSUB', 'NUMSUB', ...ids.map((id) => this.keys.toConn(id)));
-    const res = (await pipe.exec()) ?? [];
-    const numsub = (res[ids.length]?.[1] ?? []) as Array<string | number>;
+    // Subscriber counts that cannot be had (a cluster node away) evict nobody; missed heartbeats still do.
+    const [res, numsub] = await Promise.all([
+      pipe.exec().then((r) => r ?? []),
+      subscriberCounts(this.fast, ids.map((id) => this.keys.toConn(id)), Math.max(1000, this.heartbeatMs)).catch(() => undefined),
+    ]);
     for (let i = 0; i < ids.length; i++) {
       const alive = res[i]?.[1] === 1;
-      const subs = Number(numsub[2 * i + 1] ?? 0);
+      const subs = numsub ? numsub[i]! : 1;
       if (!alive || subs === 0) await this.unregister(ids[i]!, alive ? 'disconnected' : 'missed heartbeats');
     }
   }
@@ -544,24 +553,39 @@ class GatewayNode implements Gateway {
 
   // ---------------------------------------------------------------- routes
 
+  /**
+   * The live connections of one route, with what each stored for it: the route set's members, then
+   * (pipelined) each one's liveness key and its record's entry for the route. A read needs no script:
+   * a connection that comes or goes meanwhile is announced by a route event, which invalidates the
+   * cached answer after this load (the router actor handles one message at a time). A member whose
+   * liveness key has expired (missed heartbeats) is left out at once; the sweeper removes it.
+   */
   private async loadRoute(key: string): Promise<Route> {
-    const flat = (await runScript(this.fast, 'gw_route', [key], [this.keys.connPrefix(), this.keys.connInfoPrefix()])) as string[];
+    const ids = await this.fast.smembers(key);
     const conns: RouteConn[] = [];
-    for (let i = 0; i + 1 < flat.length; i += 2) {
-      const info = JSON.parse(flat[i + 1]!) as RouteInfo;
-      const rc: RouteConn = { conn: flat[i]!, announced: info.a };
-      if (info.pk) rc.publicKey = unhex(info.pk);
-      conns.push(rc);
+    if (ids.length) {
+      const pipe = this.fast.pipeline();
+      for (const id of ids) {
+        pipe.exists(this.keys.conn(id));
+        pipe.hget(this.keys.connInfo(id), key);
+      }
+      const res = (await pipe.exec()) ?? [];
+      ids.forEach((id, i) => {
+        const [e1, alive] = res[2 * i] ?? [new Error('no reply'), null];
+        const [e2, raw] = res[2 * i + 1] ?? [new Error('no reply'), null];
+        if (e1 || e2) throw e1 ?? e2;
+        if (alive !== 1 || typeof raw !== 'string') return;
+        const info = JSON.parse(raw) as RouteInfo;
+        const rc: RouteConn = { conn: id, announced: info.a };
+        if (info.pk) rc.publicKey = unhex(info.pk);
+        conns.push(rc);
+      });
     }
     conns.sort((a, b) => (a.conn < b.conn ? -1 : a.conn > b.conn ? 1 : 0));
     let vault: string | null = null;
     const vs = this.opts.vaultSigners;
-    const prefix = `${this.keys.prefix}:gw:addr:`;
-    if (conns.length === 0 && vs && key.startsWith(prefix)) {
-      const rest = key.slice(prefix.length);
-      const sep = rest.indexOf(':');
-      vault = await vs.lookup(rest.slice(0, sep), rest.slice(sep + 1));
-    }
+    const r = this.keys.parseRoute(key);
+    if (conns.length === 0 && vs && r?.kind === 'addr') vault = await vs.lookup(r.account, r.target);
     return { conns, vault };
   }
 
@@ -829,17 +853,29 @@ class GatewayNode implements Gateway {
         reject(new HwayError('E_TIMEOUT', `wallet did not answer within ${timeout} ms`));
       }, timeout);
       this.pending.set(id, { conn: c.conn, resolve, reject, timer });
-      publish(this.keys.toConn(c.conn), JSON.stringify(frame(id, c))).then(
+      const channel = this.keys.toConn(c.conn);
+      const gone = (): void => {
+        // Nobody listens on the wallet's channel: it is gone. Evict it and try the next one.
+        const p = this.pending.get(id);
+        if (p) {
+          clearTimeout(p.timer);
+          this.pending.delete(id);
+          p.reject(new HwayError('E_NO_WALLET', 'wallet is not connected'));
+        }
+        void this.unregister(c.conn, 'disconnected').catch(() => undefined);
+      };
+      publish(channel, JSON.stringify(frame(id, c))).then(
         (receivers) => {
           if (receivers > 0) return;
-          // Nobody listens on the wallet's channel: it is gone. Evict it and try the next one.
-          const p = this.pending.get(id);
-          if (p) {
-            clearTimeout(p.timer);
-            this.pending.delete(id);
-            p.reject(new HwayError('E_NO_WALLET', 'wallet is not connected'));
-          }
-          void this.unregister(c.conn, 'disconnected').catch(() => undefined);
+          if (!isCluster(this.fast)) return gone();
+          // A cluster's PUBLISH counts only the subscribers on the node that published (it reached
+          // the others too): ask every node. When that fails, the attempt's timeout decides.
+          subscriberCounts(this.fast, [channel], 1000).then(
+            ([n]) => {
+              if (n === 0) gone();
+            },
+            () => undefined,
+          );
         },
         (e: unknown) => {
           const p = this.pending.get(id);
@@ -905,6 +941,28 @@ class Charge {
   take(publish?: { channel: string; message: string }): Promise<number> {
     this.done = true;
     return this.limiter.take(this.claims.account, this.claims.jti, 1, publish);
+  }
+}
+
+/**
+ * Subscribers of each channel, across the whole deployment. PUBSUB NUMSUB, like PUBLISH's receiver
+ * count, counts only the clients of the node that answers; a cluster client subscribes on any node
+ * (master or replica), so there every node is asked and the counts are summed. Rejects when a node
+ * does not answer within `ms` (a count would then be too low).
+ */
+async function subscriberCounts(conn: Redis, channels: string[], ms: number): Promise<number[]> {
+  const nodes: Redis[] = isCluster(conn) ? (conn as unknown as Cluster).nodes('all') : [conn];
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HwayError('E_TIMEOUT', `PUBSUB NUMSUB did not answer within ${ms} ms`)), ms);
+  });
+  try {
+    const replies = await Promise.race([Promise.all(nodes.map((n) => n.call('PUBSUB', 'NUMSUB', ...channels) as Promise<Array<string | number>>)), late]);
+    const counts = new Array<number>(channels.length).fill(0);
+    for (const r of replies) for (let i = 0; i < channels.length; i++) counts[i]! += Number(r[2 * i + 1] ?? 0);
+    return counts;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -1,54 +1,68 @@
 // Key and channel names of the signer gateway. Everything lives under one prefix (default "hway"), so
 // that a test file or a second cluster on the same Redis uses its own.
 //
-//   <p>:gw:conn:<connId>                 hash, PX = 3 heartbeats: liveness (account, kind, ttl)
-//   <p>:gw:conninfo:<connId>             hash, no expiry: the connection's routes (for cleanup and lookups)
-//   <p>:gw:conns                         set of all connection ids (the sweeper walks it)
-//   <p>:gw:addr:<account>:<address>      set of connection ids holding a key (address in canonical form)
-//   <p>:gw:miner:<account>:<miner>       set of proof-worker connection ids serving a miner
-//   <p>:gw:nonce:<connId>:<round>        a pending challenge, short TTL, deleted on first use (GETDEL)
-//   <p>:gw:hello                         stream of connection frames (hello, prove, add, remove, bye),
+// Redis Cluster: every key of the gateway's routing table carries the one hash tag `{gw}`, so all of
+// them live in one slot, on one master. Its scripts (register, unregister, unroute) and its multi-key
+// commands (BLMPOP over the two request lists, pipelines over connections) then work on a cluster as
+// on a single Redis. The table is small (a few keys per wallet connection, a set per routed address,
+// short-lived challenges and request lists), so one master serves it; it is not sharded.
+//
+//   <p>:{gw}:conn:<connId>               hash, PX = 3 heartbeats: liveness (account, kind, ttl)
+//   <p>:{gw}:conninfo:<connId>           hash, no expiry: the connection's routes (for cleanup and lookups)
+//   <p>:{gw}:conns                       set of all connection ids (the sweeper walks it)
+//   <p>:{gw}:addr:<account>:<address>    set of connection ids holding a key (address in canonical form)
+//   <p>:{gw}:miner:<account>:<miner>     set of proof-worker connection ids serving a miner
+//   <p>:{gw}:nonce:<connId>:<round>      a pending challenge, short TTL, deleted on first use (GETDEL)
+//   <p>:{gw}:hello                       stream of connection frames (hello, prove, add, remove, bye),
 //                                        read by the node group "gw": exactly one node answers each
-//   <p>:gw:req  /  <p>:gw:req:<nodeId>   lists of producer requests (any node / one node), BLMPOP
-//   channels: <p>:gw:to:<connId> (node → wallet), <p>:gw:reply:<nodeId> (wallet → node),
+//   <p>:{gw}:req  /  <p>:{gw}:req:<nodeId>  lists of producer requests (any node / one node), BLMPOP
+//   <p>:{gw}:nodes                       zset of live gateway nodes (score = expiry ms), for producers
+//   <p>:{gw}:sweep                       the sweeper's short lock
+//   channels (plain PUBLISH/SUBSCRIBE, which a cluster broadcasts to every node; not keys, no slot):
+//             <p>:gw:to:<connId> (node → wallet), <p>:gw:reply:<nodeId> (wallet → node),
 //             <p>:gw:res:<clientId> (node → producer), <p>:gw:events (routes changed)
-//   <p>:gw:nodes                        zset of live gateway nodes (score = expiry ms), for producers
-//   <p>:tok:issued / <p>:tok:revoked     hashes jti → record; channel <p>:tok:revoked
+//   <p>:tok:issued / <p>:tok:revoked     hashes jti → record; channel <p>:tok:revoked. Each is only ever
+//                                        used alone in a command (in whatever slot it hashes to)
 //   <p>:rl:{<account>}:t:<jti> / <p>:rl:{<account>}:a   token buckets (one hash slot per account)
 export type RouteKind = 'addr' | 'miner';
 
 export class GwKeys {
-  constructor(readonly prefix: string = 'hway') {}
+  /** "<p>:{gw}:", the start of every routing-table key. */
+  private readonly gw: string;
+
+  constructor(readonly prefix: string = 'hway') {
+    this.gw = `${prefix}:{gw}:`;
+  }
 
   conn(id: string): string {
-    return `${this.prefix}:gw:conn:${id}`;
-  }
-  connPrefix(): string {
-    return `${this.prefix}:gw:conn:`;
+    return `${this.gw}conn:${id}`;
   }
   connInfo(id: string): string {
-    return `${this.prefix}:gw:conninfo:${id}`;
-  }
-  connInfoPrefix(): string {
-    return `${this.prefix}:gw:conninfo:`;
+    return `${this.gw}conninfo:${id}`;
   }
   conns(): string {
-    return `${this.prefix}:gw:conns`;
+    return `${this.gw}conns`;
   }
   route(kind: RouteKind, account: string, target: string): string {
-    return `${this.prefix}:gw:${kind}:${account}:${target}`;
+    return `${this.gw}${kind}:${account}:${target}`;
+  }
+  /** The parts of a route key made by route(), or undefined for any other string. */
+  parseRoute(key: string): { kind: RouteKind; account: string; target: string } | undefined {
+    if (!key.startsWith(this.gw)) return undefined;
+    const m = /^(addr|miner):([^:]+):(.+)$/.exec(key.slice(this.gw.length));
+    return m ? { kind: m[1] as RouteKind, account: m[2]!, target: m[3]! } : undefined;
   }
   nonce(connId: string, round: number): string {
-    return `${this.prefix}:gw:nonce:${connId}:${round}`;
+    return `${this.gw}nonce:${connId}:${round}`;
   }
   hello(): string {
-    return `${this.prefix}:gw:hello`;
+    return `${this.gw}hello`;
   }
   requests(): string {
-    return `${this.prefix}:gw:req`;
+    return `${this.gw}req`;
   }
   nodeRequests(nodeId: string): string {
-    return `${this.prefix}:gw:req:${nodeId}`;
+    return `${this.gw}req:${nodeId}`;
   }
   toConn(connId: string): string {
     return `${this.prefix}:gw:to:${connId}`;
@@ -64,10 +78,10 @@ export class GwKeys {
   }
   /** zset of live gateway nodes, score = expiry (ms). */
   nodes(): string {
-    return `${this.prefix}:gw:nodes`;
+    return `${this.gw}nodes`;
   }
   sweepLock(): string {
-    return `${this.prefix}:gw:sweep`;
+    return `${this.gw}sweep`;
   }
   tokensIssued(): string {
     return `${this.prefix}:tok:issued`;

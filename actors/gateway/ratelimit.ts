@@ -1,5 +1,5 @@
 // Cluster-wide rate limits: a token bucket per token and one per account, checked and charged in one
-// Lua call (storage/lua/ratelimit.lua) against Redis's clock, so every node shares the same buckets.
+// Lua call (storage/lua/ratelimit-2.lua) against Redis's clock, so every node shares the same buckets.
 //
 // Fails closed: when Redis cannot be asked (down, timed out, script error) the request is refused with
 // E_REDIS_UNAVAILABLE, not E_RATE_LIMITED — the producer learns the true cause (an outage, retry

@@ -1,8 +1,8 @@
 // Router actors: the node's in-memory cache of routes (route key → live connections), sharded over R
 // nact actors by FNV-1a(route key) mod R. Each actor owns its shard's cache, so a load from Redis and
 // an invalidation of the same key can never interleave: the actor handles one message at a time.
-// A hit is answered from memory; a miss reads Redis (gw_route.lua) and caches the answer until a
-// route event invalidates it (connections coming and going are broadcast on <p>:gw:events) or it
+// A hit is answered from memory; a miss reads Redis (the gateway's loadRoute) and caches the answer
+// until a route event invalidates it (connections coming and going are broadcast on <p>:gw:events) or it
 // ages out (`ttlMs`, a backstop for a lost broadcast). Negative answers age out faster.
 //
 // Actors only decide; they never wait on a wallet, so a slow wallet cannot stall a shard. The mailbox

@@ -1,4 +1,5 @@
 -- Registers routes of a gateway connection (wallet or proof worker) after its handshake.
+-- Every key it touches is declared (Redis Cluster: all under the gateway's one hash tag, see keys.ts).
 -- KEYS[1] conn (liveness, PX ttl, refreshed by heartbeats)  KEYS[2] conninfo (routes, no expiry)
 -- KEYS[3] set of all connection ids  KEYS[4..] route sets (one per route)
 -- ARGV[1] connId  ARGV[2] ttl ms  ARGV[3] account  ARGV[4] kind  ARGV[5] node  ARGV[6] mode ('new' | 'add')

@@ -1,4 +1,5 @@
 -- Removes some routes of a live connection (a wallet dropping addresses while connected).
+-- All keys declared, in the gateway's one hash slot (see actors/gateway/keys.ts).
 -- KEYS[1] conninfo  KEYS[2..] route sets   ARGV[1] connId
 local n = 0
 for i = 2, #KEYS do
