@@ -53,7 +53,7 @@ export function parseClusterSeeds(list: string): ClusterSeed[] {
   return seeds;
 }
 
-function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrides: RedisOptions): Cluster {
+function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrides: RedisOptions, sharded: boolean): Cluster {
   const { enableOfflineQueue, enableAutoPipelining: _autoPipelining, maxRetriesPerRequest, retryStrategy, lazyConnect, commandTimeout, connectionName, ...rest } = overrides;
   const opts: ClusterOptions = {
     redisOptions: { ...nodeOpts, ...rest, ...(commandTimeout !== undefined ? { commandTimeout } : {}), ...(connectionName ? { connectionName } : {}), maxRetriesPerRequest },
@@ -64,8 +64,9 @@ function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrid
     enableAutoPipelining: false,
     lazyConnect: lazyConnect ?? false,
     // Partition wake-ups use sharded pub/sub: one subscriber connection per master, each receiving
-    // only its own slots' messages (ioredis routes SSUBSCRIBE by the channel's slot).
-    shardedSubscribers: true,
+    // only its own slots' messages (ioredis routes SSUBSCRIBE by the channel's slot). Only the
+    // connections that SSUBSCRIBE ask for it: it costs a connection per master.
+    shardedSubscribers: sharded,
     // Never give up on the cluster: a node's connection reconnects the way a single Redis's does,
     // and requests wait out a failover (MOVED/TRYAGAIN/CLUSTERDOWN are retried by ioredis).
     clusterRetryStrategy: retryStrategy === null ? () => null : (times: number) => (retryStrategy ? retryStrategy(times) : backoff(times)) ?? null,
@@ -83,14 +84,14 @@ function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrid
  * (every command, pipeline, defineCommand, pub/sub) and is handed around typed as one; the few places
  * that differ (fan-out reads, subscriber choice) ask isCluster().
  */
-export function connect(src: RedisSource, overrides: RedisOptions): Redis {
+export function connect(src: RedisSource, overrides: RedisOptions, opts: { sharded?: boolean } = {}): Redis {
   let conn: Redis;
   if (isClusterConfig(src)) {
-    conn = clusterConnection(src.cluster, src.nodeOptions ?? {}, overrides) as unknown as Redis;
+    conn = clusterConnection(src.cluster, src.nodeOptions ?? {}, overrides, opts.sharded ?? false) as unknown as Redis;
   } else if (src instanceof Cluster) {
     // a new client for the same cluster: its masters are the seeds
     const seeds = src.nodes('master').map((n) => ({ host: n.options.host ?? '127.0.0.1', port: n.options.port ?? 6379 }));
-    conn = clusterConnection(seeds, src.options.redisOptions ?? {}, overrides) as unknown as Redis;
+    conn = clusterConnection(seeds, src.options.redisOptions ?? {}, overrides, opts.sharded ?? false) as unknown as Redis;
   } else {
     const url = typeof src === 'string' ? src : undefined;
     const opts: RedisOptions = typeof src === 'string' ? {} : src instanceof Redis ? { ...src.options } : { ...src };
@@ -105,8 +106,8 @@ export function connect(src: RedisSource, overrides: RedisOptions): Redis {
 
 export const backoff = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000);
 
-/** The node's connections: reconnect forever, queue while away. */
-export function nodeConnection(src: RedisSource, name: string): Redis {
+/** The node's connections: reconnect forever, queue while away. `sharded`: it will SSUBSCRIBE. */
+export function nodeConnection(src: RedisSource, name: string, opts: { sharded?: boolean } = {}): Redis {
   return connect(src, {
     connectionName: name,
     maxRetriesPerRequest: null,
@@ -114,7 +115,7 @@ export function nodeConnection(src: RedisSource, name: string): Redis {
     enableAutoPipelining: true,
     retryStrategy: backoff,
     lazyConnect: false,
-  });
+  }, opts);
 }
 
 /** Errors that mean "Redis is not reachable right now", as opposed to a script or data error. */
@@ -133,6 +134,9 @@ export function unavailable(cause: unknown): HwayError {
 /** Resolve once the connection is ready, or fail with E_REDIS_UNAVAILABLE after `ms`. */
 export function whenReady(redis: Redis, ms: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
+  // A cluster client is ready only after discovering the slots and connecting to the masters:
+  // several round trips, which a budget meant for one reconnect does not cover on a busy machine.
+  if (isCluster(redis)) ms = Math.max(ms, 10_000);
   if (redis.status === 'end' || redis.status === 'close' && !redis.options.retryStrategy) {
     return Promise.reject(new HwayError('E_REDIS_UNAVAILABLE', 'Redis connection is closed'));
   }

@@ -205,7 +205,7 @@ class IngressImpl implements Ingress {
     if (this.started) throw new HwayError('E_BAD_INPUT', 'ingress already started');
     this.started = true;
     this.conn = nodeConnection(this.opts.redis, `hway:${this.nodeId}`);
-    this.sub = nodeConnection(this.opts.redis, `hway:${this.nodeId}:sub`);
+    this.sub = nodeConnection(this.opts.redis, `hway:${this.nodeId}:sub`, { sharded: true });
     for (const c of [this.conn, this.sub]) c.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
     this.wire();
     this.conn.on('ready', () => {
