@@ -19,6 +19,7 @@ export type ErrorCode =
   | 'E_VAULT_EXISTS'
   | 'E_NOT_FOUND'
   | 'E_REDIS_UNAVAILABLE'
+  | 'E_REDIS_MISCONFIGURED'
   | 'E_STALE_EPOCH'
   | 'E_CONFLICT'
   | 'E_TASK_FAILED'

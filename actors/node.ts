@@ -22,6 +22,7 @@ import { TokenService } from './gateway/tokens.js';
 import { createIngress, type Handler, type Ingress, type Json, type Task, type Weights } from './ingress/index.js';
 import { Keys } from './ingress/keys.js';
 import { nodeConnection, type RedisSource } from '../storage/redis.js';
+import { preflight, redisSourceFrom } from '../storage/redis-preflight.js';
 import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
 import { vaultSigners } from './vault/signers.js';
@@ -29,7 +30,11 @@ import { vaultHandlers, type Authorize } from './vault/tasks.js';
 import { DEFAULT_SUPERVISOR, VaultSupervisor, type SupervisorStats } from './vault/vault-supervisor.js';
 
 export interface NodeOptions {
-  /** Redis URL or options (default HWAY_REDIS or redis://127.0.0.1:6379). */
+  /**
+   * A single Redis (URL or options) or a Redis Cluster (`{ cluster: [{ host, port }, …] }`). Default:
+   * HWAY_REDIS_CLUSTER (seeds "host:port,…") or HWAY_REDIS (a URL), else redis://127.0.0.1:6379;
+   * both variables set is E_BAD_INPUT.
+   */
   redis?: RedisSource;
   prefix?: string;
   nodeId?: string;
@@ -128,7 +133,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
   const env = options.env ?? process.env;
   const nodeId = options.nodeId ?? env.HWAY_NODE_ID ?? `node-${randomUUID().slice(0, 8)}`;
   const log = (options.logger ?? makeLogger('node')).child({ node: nodeId });
-  const redisSrc = options.redis ?? env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
+  const redisSrc = redisSourceFrom(options.redis, env);
   const dataDir = resolve(options.dataDir ?? env.HWAY_DATA_DIR ?? '.hway');
   const partitions = options.partitions ?? 64;
   const prefix = options.prefix ?? 'hway';
@@ -197,6 +202,13 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
     async start(): Promise<void> {
       if (started) return;
       started = true;
+      // A Redis that cannot serve this node (unreachable, a cluster that is down, a single-Redis URL
+      // pointing at a cluster node, keys that would span slots) fails here with one clear error,
+      // before anything is started.
+      await preflight(redis, 10_000, { prefix }).catch((e: unknown) => {
+        started = false;
+        throw e;
+      });
       enclave = await Enclave.open({
         masterKeys: masterKeys(),
         timeoutMs: options.enclaveTimeoutMs ?? 20_000,

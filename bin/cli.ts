@@ -3,11 +3,19 @@
 // --token, --prefix, --partitions, --timeout), password reading, and the Redis reachability check.
 //
 // Exit codes: 0 ok, 1 an operation failed (its stable code is printed), 2 usage error, 3 Redis is
-// not reachable. A usage error is an E_BAD_INPUT raised before anything was sent anywhere.
+// not reachable or cannot work as configured (E_REDIS_UNAVAILABLE, E_REDIS_MISCONFIGURED). A usage
+// error is an E_BAD_INPUT raised before anything was sent anywhere.
+//
+// Where Redis is: `--redis URL` (env HWAY_REDIS) for a single Redis, or `--redis-cluster
+// HOST:PORT[,HOST:PORT…]` (env HWAY_REDIS_CLUSTER) for the seeds of a Redis Cluster. Both on the
+// command line is a usage error; a flag wins over the other one's environment variable; both
+// variables set and neither flag is a usage error too (ambiguous); neither: redis://127.0.0.1:6379.
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../actors/client.js';
 import { HwayError, isHwayError, type ErrorCode } from '../errors.js';
+import { checkClusterSeeds, checkNotClusterNode, checkPrefix } from '../storage/redis-preflight.js';
+import { connect, parseClusterSeeds, type ClusterConfig } from '../storage/redis.js';
 
 export interface Io {
   /** --json was given: `out` prints its object as one JSON line, errors go to stdout as JSON too. */
@@ -59,7 +67,7 @@ export function makeIo(json: boolean, env: NodeJS.ProcessEnv = process.env): Io 
 
 export function exitCodeOf(e: unknown): number {
   if (e instanceof UsageError) return EXIT_USAGE;
-  if (isHwayError(e) && e.code === 'E_REDIS_UNAVAILABLE') return EXIT_REDIS;
+  if (isHwayError(e) && (e.code === 'E_REDIS_UNAVAILABLE' || e.code === 'E_REDIS_MISCONFIGURED')) return EXIT_REDIS;
   return EXIT_FAILED;
 }
 
@@ -77,6 +85,8 @@ export interface FlagSpec {
   /** Environment variable used when the flag is absent. */
   env?: string;
   default?: string | number;
+  /** A default shown in help only: the command applies it itself (so that it can tell "not given"). */
+  helpDefault?: string;
   /** Placeholder in help ("URL", "MS"). */
   arg?: string;
   desc: string;
@@ -91,6 +101,18 @@ export interface Parsed<F extends FlagSpecs> {
   args: string[];
 }
 
+/** Where each flag's value came from; kept on the flags object under this (non-enumerable) key. */
+export const FLAG_SOURCES: unique symbol = Symbol('hway.flagSources');
+export type FlagSource = 'argv' | 'env' | 'default';
+
+/** Where `name` got its value: the command line, its environment variable, or its default. */
+export function flagSource(flags: object, name: string): FlagSource | undefined {
+  const sources = (flags as { [FLAG_SOURCES]?: Record<string, FlagSource> })[FLAG_SOURCES];
+  if (sources !== undefined) return sources[name];
+  // Flags built by hand (not by parseFlags): a value counts as given.
+  return (flags as Record<string, unknown>)[name] === undefined ? undefined : 'argv';
+}
+
 function toNumber(name: string, raw: string): number {
   if (!/^\d{1,15}$/.test(raw)) throw new UsageError(`--${name} must be a non-negative integer, not "${raw}"`);
   return Number(raw);
@@ -102,6 +124,7 @@ function toNumber(name: string, raw: string): number {
  */
 export function parseFlags<F extends FlagSpecs>(argv: string[], specs: F, env: NodeJS.ProcessEnv = process.env): Parsed<F> {
   const values: Record<string, string | number | boolean | string[] | undefined> = {};
+  const sources: Record<string, FlagSource> = {};
   const args: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -138,9 +161,13 @@ export function parseFlags<F extends FlagSpecs>(argv: string[], specs: F, env: N
     else values[name] = spec.type === 'number' ? toNumber(name, raw) : raw;
   }
   for (const [name, spec] of Object.entries(specs)) {
-    if (values[name] !== undefined) continue;
+    if (values[name] !== undefined) {
+      sources[name] = 'argv';
+      continue;
+    }
     const fromEnv = spec.env === undefined ? undefined : env[spec.env];
     if (fromEnv !== undefined && fromEnv !== '') {
+      sources[name] = 'env';
       if (spec.type === 'number') values[name] = toNumber(name, fromEnv);
       else if (spec.type === 'list') values[name] = fromEnv.split(',').filter(Boolean);
       else if (spec.type === 'boolean') values[name] = fromEnv === '1' || fromEnv === 'true';
@@ -150,7 +177,9 @@ export function parseFlags<F extends FlagSpecs>(argv: string[], specs: F, env: N
     if (spec.type === 'boolean') values[name] = false;
     else if (spec.type === 'list') values[name] = [];
     else values[name] = spec.default;
+    if (spec.default !== undefined) sources[name] = 'default';
   }
+  Object.defineProperty(values, FLAG_SOURCES, { value: sources, enumerable: false });
   return { flags: values as FlagValues<F>, args };
 }
 
@@ -165,7 +194,8 @@ export function positionals(args: string[], names: string[], optional = 0): stri
 export function flagHelp(specs: FlagSpecs, json: string | null = 'print one JSON object on stdout'): string {
   const rows = Object.entries(specs).map(([name, s]) => {
     const left = `--${name}${s.type === 'boolean' ? '' : ` ${s.arg ?? (s.type === 'number' ? 'N' : 'VALUE')}`}`;
-    const extra = [s.env ? `env ${s.env}` : '', s.default !== undefined ? `default ${s.default}` : '', s.type === 'list' ? 'repeatable' : ''].filter(Boolean).join(', ');
+    const shown = s.default ?? s.helpDefault;
+    const extra = [s.env ? `env ${s.env}` : '', shown !== undefined ? `default ${shown}` : '', s.type === 'list' ? 'repeatable' : ''].filter(Boolean).join(', ');
     return [left, `${s.desc}${extra ? ` (${extra})` : ''}`];
   });
   if (json !== null) rows.push(['--json', json]);
@@ -177,9 +207,12 @@ export function flagHelp(specs: FlagSpecs, json: string | null = 'print one JSON
 // ---- common flags ----
 
 export const DEFAULT_REDIS = 'redis://127.0.0.1:6379';
+/** The Redis preflight's overall deadline (start, cluster): for a Redis that does not answer, not for a slow one. */
+export const PREFLIGHT_MS = 5000;
 
 export const REDIS_FLAGS = {
-  redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis URL' },
+  redis: { type: 'string', env: 'HWAY_REDIS', helpDefault: DEFAULT_REDIS, arg: 'URL', desc: 'URL of a single Redis' },
+  'redis-cluster': { type: 'string', env: 'HWAY_REDIS_CLUSTER', arg: 'HOST:PORT[,HOST:PORT…]', desc: 'seed nodes of a Redis Cluster, instead of --redis' },
   prefix: { type: 'string', env: 'HWAY_PREFIX', default: 'hway', arg: 'P', desc: 'key prefix of the cluster' },
   partitions: { type: 'number', env: 'HWAY_PARTITIONS', default: 64, desc: 'partition count of the cluster' },
 } as const satisfies FlagSpecs;
@@ -190,9 +223,42 @@ export const CLIENT_FLAGS = {
   timeout: { type: 'number', default: 30_000, arg: 'MS', desc: 'how long to wait for the result' },
 } as const satisfies FlagSpecs;
 
-/** Checks the cluster flags that every command shares. */
-export function clusterOptions(f: { redis?: string | undefined; prefix?: string | undefined; partitions?: number | undefined }): { redis: string; prefix: string; partitions: number } {
-  const redis = f.redis ?? DEFAULT_REDIS;
+/** Where Redis is: a redis:// URL, or the seeds of a Redis Cluster. */
+export type RedisTarget = string | ClusterConfig;
+
+export interface RedisChoice {
+  redis: RedisTarget;
+  /** The same as command-line arguments, for child processes (`hway cluster`). */
+  redisArgs: string[];
+  /** For messages: the URL without its password, or the seed list. */
+  redisLabel: string;
+}
+
+type RedisFlagValues = { redis?: string | undefined; 'redis-cluster'?: string | undefined };
+
+/** `--redis` or `--redis-cluster` (see the top of this file for which wins). */
+export function redisChoice(f: RedisFlagValues): RedisChoice {
+  const url = f.redis;
+  const seeds = f['redis-cluster'];
+  const urlFrom = url === undefined ? undefined : flagSource(f, 'redis');
+  const seedsFrom = seeds === undefined ? undefined : flagSource(f, 'redis-cluster');
+  let useCluster: boolean;
+  if (urlFrom === 'argv' && seedsFrom === 'argv') throw new UsageError('--redis and --redis-cluster exclude each other: give one (a single Redis, or the seeds of a Redis Cluster)');
+  else if (urlFrom === 'argv') useCluster = false;
+  else if (seedsFrom === 'argv') useCluster = true;
+  else if (urlFrom === 'env' && seedsFrom === 'env') throw new UsageError('both HWAY_REDIS and HWAY_REDIS_CLUSTER are set: unset one, or pass --redis or --redis-cluster');
+  else useCluster = seedsFrom !== undefined;
+  if (useCluster) {
+    let cluster;
+    try {
+      cluster = parseClusterSeeds(seeds!);
+    } catch (e) {
+      throw new UsageError(`--redis-cluster: ${(e as Error).message}`);
+    }
+    const list = cluster.map((c) => (c.host.includes(':') ? `[${c.host}]:${c.port}` : `${c.host}:${c.port}`)).join(',');
+    return { redis: { cluster }, redisArgs: ['--redis-cluster', list], redisLabel: `Redis Cluster ${list}` };
+  }
+  const redis = url === undefined || urlFrom === 'default' ? DEFAULT_REDIS : url;
   let u: URL;
   try {
     u = new URL(redis);
@@ -200,11 +266,22 @@ export function clusterOptions(f: { redis?: string | undefined; prefix?: string 
     throw new UsageError(`--redis must be a redis:// URL, not "${redactUrl(redis)}"`);
   }
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new UsageError(`--redis must be a redis:// or rediss:// URL, not "${redactUrl(redis)}"`);
+  return { redis, redisArgs: ['--redis', redis], redisLabel: redactUrl(redis) };
+}
+
+/** Checks the cluster flags that every command shares. */
+export function clusterOptions(f: RedisFlagValues & { prefix?: string | undefined; partitions?: number | undefined }): RedisChoice & { prefix: string; partitions: number } {
+  const choice = redisChoice(f);
   const prefix = f.prefix ?? 'hway';
+  try {
+    checkPrefix(prefix);
+  } catch (e) {
+    throw new UsageError(`--prefix: ${(e as Error).message}`);
+  }
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(prefix)) throw new UsageError('--prefix must be 1–64 characters of A–Z a–z 0–9 . _ -');
   const partitions = f.partitions ?? 64;
   if (partitions < 1 || partitions > 16384) throw new UsageError('--partitions must be 1 to 16384');
-  return { redis, prefix, partitions };
+  return { ...choice, prefix, partitions };
 }
 
 /** The URL without its password, for messages. */
@@ -228,23 +305,56 @@ function redisUnavailable(url: string, cause: unknown): HwayError {
  * Connects once, without retries, and PINGs: so that every command says in one line that Redis is
  * away, within ~`ms`, instead of each library waiting and retrying in its own way. Resolves to the
  * connection (the caller closes it) so that commands that need one do not connect twice.
+ * A single Redis must not be a cluster node; a cluster must answer at one seed at least, have all its
+ * slots assigned and be up (E_REDIS_MISCONFIGURED / E_REDIS_UNAVAILABLE, exit 3). A cluster
+ * connection is an ioredis Cluster typed as Redis (see storage/redis.ts).
  */
-export async function connectRedis(url: string, ms = 1500): Promise<Redis> {
+export async function connectRedis(src: RedisTarget, ms = 1500): Promise<Redis> {
+  if (typeof src !== 'string') return connectCluster(src, ms);
+  const url = src;
   const r = new Redis(url, { lazyConnect: true, connectTimeout: ms, commandTimeout: ms * 2, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, disconnectTimeout: 100 });
   let last: unknown;
   r.on('error', (e: unknown) => (last = e));
   try {
     await r.connect();
     await r.ping();
-    return r;
   } catch (e) {
     r.disconnect();
     throw redisUnavailable(url, (e as { code?: string }).code ? e : (last ?? e));
   }
+  try {
+    await checkNotClusterNode(r, ms * 2);
+  } catch (e) {
+    r.disconnect();
+    throw e;
+  }
+  return r;
 }
 
-export async function checkRedis(url: string, ms = 1500): Promise<void> {
-  const r = await connectRedis(url, ms);
+async function connectCluster(src: ClusterConfig, ms: number): Promise<Redis> {
+  // The seeds first, with plain connections: an ioredis Cluster client waits for ever on a cluster
+  // whose slots are not assigned, and says only "None of startup nodes is available" otherwise.
+  await checkClusterSeeds(src.cluster, src.nodeOptions ?? {}, ms * 2);
+  const c = connect(src, { lazyConnect: true, connectTimeout: ms, commandTimeout: ms * 2, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false, disconnectTimeout: 100 });
+  let last: unknown;
+  c.on('error', (e: unknown) => (last = e));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms * 2} ms`)), ms * 2)));
+    await Promise.race([c.connect().then(() => c.ping()), timeout]);
+    return c;
+  } catch (e) {
+    c.disconnect();
+    const cause = (last ?? e) as { message?: string };
+    const seeds = src.cluster.map((s) => `${s.host}:${s.port}`).join(', ');
+    throw new HwayError('E_REDIS_UNAVAILABLE', `cannot use the Redis Cluster at ${seeds} (${cause.message ?? String(cause)})`, { cause: e });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function checkRedis(src: RedisTarget, ms = 1500): Promise<void> {
+  const r = await connectRedis(src, ms);
   r.disconnect();
 }
 

@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadMasterKeys } from '../../storage/master-key-file.js';
-import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
+import { preflight } from '../../storage/redis-preflight.js';
+import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, PREFLIGHT_MS, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
 
 // The executable that runs this file: bin/hway (tsx) in a git checkout, dist/bin/hway.js in the package.
 const HWAY_BIN = join(dirname(fileURLToPath(import.meta.url)), '..', import.meta.url.endsWith('.ts') ? 'hway' : 'hway.js');
@@ -27,6 +28,9 @@ directory <data-dir>/node-<i>, all sharing the master key <data-dir>/master.key 
 if missing; HWAY_MASTER_KEY wins). Their output lines are prefixed [node-<i>]. The nodes form an
 IPFS mesh on 127.0.0.1 so that any node can import what another exported. SIGINT (Ctrl-C) or
 SIGTERM stops them all gracefully; the command exits when they have (a third signal kills them).
+Redis is one server (--redis URL) or a Redis Cluster (--redis-cluster HOST:PORT[,HOST:PORT…]), passed
+on to every node; it is checked once before any node starts, as \`hway start\` does (exit 3 with one
+line when it cannot work).
 
 flags:
 ${flagHelp(FLAGS, null)}`;
@@ -53,8 +57,13 @@ export const command: Command = {
     positionals(args, []);
     const n = flags.nodes ?? 3;
     if (n < 1 || n > 32) throw new UsageError('--nodes must be 1 to 32');
-    const { redis, prefix, partitions } = clusterOptions(flags);
-    (await connectRedis(redis)).disconnect();
+    const { redis, redisArgs, prefix, partitions } = clusterOptions(flags);
+    const probe = await connectRedis(redis);
+    try {
+      await preflight(probe, PREFLIGHT_MS, { prefix });
+    } finally {
+      probe.disconnect();
+    }
     const base = resolve(flags['data-dir'] ?? './.hway');
     const keyFile = join(base, 'master.key');
     if ((io.env.HWAY_MASTER_KEY ?? '').trim() === '') {
@@ -88,7 +97,7 @@ export const command: Command = {
         HWAY_BIN,
         'start',
         '--json',
-        '--redis', redis,
+        ...redisArgs,
         '--prefix', prefix,
         '--partitions', String(partitions),
         '--data-dir', join(base, name),

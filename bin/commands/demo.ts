@@ -18,11 +18,12 @@ import type { NodeInternals as HwayNode } from '../../actors/node.js';
 import { isHwayError } from '../../errors.js';
 import { setRootLogger } from '../../log.js';
 import { GatewayClient, localKeyWallet, WalletConnector } from '../../actors/gateway/index.js';
-import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redactUrl, type Command, type Io } from '../cli.js';
+import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redisChoice, REDIS_FLAGS, type Command, type Io, type RedisTarget } from '../cli.js';
 import { deleteKeysWithPrefix } from '../../storage/prefix-keys.js';
 
 const FLAGS = {
-  redis: { type: 'string', env: 'HWAY_REDIS', default: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use; a private one runs when none answers and redis-server is on PATH' },
+  redis: { type: 'string', env: 'HWAY_REDIS', helpDefault: DEFAULT_REDIS, arg: 'URL', desc: 'Redis to use; a private one runs when none answers and redis-server is on PATH' },
+  'redis-cluster': { ...REDIS_FLAGS['redis-cluster'], desc: 'seed nodes of a Redis Cluster to use instead (no private Redis then)' },
   verbose: { type: 'boolean', desc: 'print the nodes\' warnings and errors (JSON lines) on stderr' },
 } as const;
 
@@ -37,7 +38,8 @@ the build), and node stats.
 
 Everything is temporary: data directories, master keys (HWAY_MASTER_KEY is used for the first node
 when set), and a unique key prefix on Redis, all removed at the end. When no Redis answers at --redis
-and redis-server is on PATH, a private one runs on a free port in a temporary directory.
+and redis-server is on PATH, a private one runs on a free port in a temporary directory. With
+--redis-cluster HOST:PORT[,…] the demo runs on that Redis Cluster instead (never a private one).
 
 With --json: exactly one object {"steps":[{"name","ok","ms","detail"}…]} on stdout.
 Exits 0 only when every step is ok.
@@ -121,6 +123,7 @@ export const command: Command = {
   async run(argv: string[], io: Io): Promise<number> {
     const { flags, args } = parseFlags(argv, FLAGS, io.env);
     positionals(args, []);
+    const choice = redisChoice(flags);
     // Logs only with --verbose, and then warnings and errors only: the steps are the output.
     setRootLogger(
       winston.createLogger({
@@ -190,22 +193,24 @@ export const command: Command = {
     process.once('SIGTERM', onSignal);
 
     const body = async (): Promise<number> => {
-      // 1. Redis: the one given, else a private one.
-      let url = flags.redis ?? DEFAULT_REDIS;
+      // 1. Redis: the one given, else (a single Redis that does not answer) a private one.
+      let url: RedisTarget = choice.redis;
       const reached = await step('redis', async () => {
         try {
           admin = await connectRedis(url, 1000);
-          return { value: true, detail: `${redactUrl(url)}, key prefix ${prefixA} (removed at the end)` };
+          return { value: true, detail: `${choice.redisLabel}, key prefix ${prefixA} (removed at the end)` };
         } catch (e) {
+          // A cluster, or a Redis that answers but cannot serve (a cluster node given as --redis), is
+          // the user's to fix: reported like every other command (one line, exit 3).
           const bin = findOnPath('redis-server', io.env);
-          if (bin === undefined) {
+          if (bin === undefined || typeof url !== 'string' || !isHwayError(e) || e.code !== 'E_REDIS_UNAVAILABLE') {
             unreachable = e;
             throw e;
           }
           privateRedis = await startPrivateRedis(bin);
           url = privateRedis.url;
           admin = await connectRedis(url, 1000);
-          return { value: true, detail: `no Redis at ${redactUrl(flags.redis ?? DEFAULT_REDIS)}: started a private redis-server on port ${privateRedis.port} (stopped at the end)` };
+          return { value: true, detail: `no Redis at ${choice.redisLabel}: started a private redis-server on port ${privateRedis.port} (stopped at the end)` };
         }
       });
       if (!reached) return EXIT_REDIS;

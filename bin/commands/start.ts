@@ -4,7 +4,8 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { setDefaultLogLevel } from '../../log.js';
-import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
+import { preflight } from '../../storage/redis-preflight.js';
+import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, PREFLIGHT_MS, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
   ...REDIS_FLAGS,
@@ -21,6 +22,11 @@ const help = `hway start [flags]
 
 Runs one Highway node until SIGINT or SIGTERM (graceful stop: in-flight tasks finish, partition
 leases are released). Logs are JSON lines on stderr (level: env HWAY_LOG_LEVEL, default info).
+Redis is one server (--redis URL) or a Redis Cluster (--redis-cluster HOST:PORT[,HOST:PORT…], any
+reachable nodes as seeds); not both. Before serving, the node checks that this Redis can work:
+reachable, the right kind (--redis at a cluster node is refused), every cluster slot assigned and
+the cluster up, and a partition's keys in one slot (a Lua probe). When it cannot, one line on stderr
+says why and the exit code is 3 (E_REDIS_UNAVAILABLE or E_REDIS_MISCONFIGURED).
 On first start the master key file is created (mode 0600): back it up, every vault sealed by this
 node depends on it. The node also runs the signer gateway (wallets connect to it; the node's own
 vaults sign by address too); auth is on when HWAY_TOKEN_SECRET is set.
@@ -38,7 +44,7 @@ export const command: Command = {
     setDefaultLogLevel('info'); // a node run as its own service logs its life cycle
     const { flags, args } = parseFlags(argv, FLAGS, io.env);
     positionals(args, []);
-    const { redis, prefix, partitions } = clusterOptions(flags);
+    const { redis, redisLabel, prefix, partitions } = clusterOptions(flags);
     const nodeId = flags['node-id'];
     if (nodeId !== undefined && !ID_RE.test(nodeId)) throw new UsageError('--node-id must be 1–64 characters of A–Z a–z 0–9 . _ -');
     const concurrency = flags.concurrency ?? 10;
@@ -47,8 +53,15 @@ export const command: Command = {
     const keyFile = resolve(flags['master-key-file'] ?? join(dataDir, 'master.key'));
     const keyFromEnv = (io.env.HWAY_MASTER_KEY ?? '').trim() !== '';
 
-    // The node's own connections retry forever; a user who forgot Redis wants to hear it at once.
-    (await connectRedis(redis)).disconnect();
+    // The node's own connections retry forever; a user who forgot Redis, or pointed at the wrong
+    // kind of Redis, wants to hear it at once (exit 3), before a master key file is created.
+    const probe = await connectRedis(redis);
+    try {
+      await preflight(probe, PREFLIGHT_MS, { prefix });
+    } finally {
+      probe.disconnect();
+    }
+    process.stderr.write(`hway: preflight ok: ${redisLabel} can serve prefix "${prefix}"\n`);
 
     const hadKeyFile = existsSync(keyFile);
     const { createNode } = await import('../../actors/node.js');

@@ -3,6 +3,7 @@
 // priority (entries are deleted once acknowledged, so XLEN is the backlog; XPENDING counts those
 // delivered and not yet done), dead letters, and wallet connections of the signer gateway.
 import type { Redis } from 'ioredis';
+import { GwKeys } from '../../actors/gateway/keys.js';
 import { countDeadLetters, Keys, PRIORITIES, GROUP, type Priority } from '../../actors/ingress/index.js';
 import { clusterOptions, connectRedis, flagHelp, liveNodes, parseFlags, positionals, REDIS_FLAGS, table, type Command, type Io } from '../cli.js';
 
@@ -37,17 +38,22 @@ export interface StatusReport {
 
 async function collect(r: Redis, prefix: string, P: number): Promise<StatusReport> {
   const keys = new Keys(prefix);
-  const pipe = r.pipeline();
-  for (let p = 0; p < P; p++) {
-    pipe.get(keys.lease(p));
-    pipe.get(keys.epoch(p));
-    pipe.zcard(keys.scheduled(p));
-    for (const prio of PRIORITIES) {
-      pipe.xlen(keys.stream(p, prio));
-      pipe.xpending(keys.stream(p, prio), GROUP);
-    }
-  }
-  const res = (await pipe.exec()) ?? [];
+  // One pipeline per partition: a partition's keys share one Redis Cluster slot, and a cluster
+  // client refuses a pipeline whose keys live on different nodes.
+  const perPartition = await Promise.all(
+    Array.from({ length: P }, (_, p) => {
+      const pipe = r.pipeline();
+      pipe.get(keys.lease(p));
+      pipe.get(keys.epoch(p));
+      pipe.zcard(keys.scheduled(p));
+      for (const prio of PRIORITIES) {
+        pipe.xlen(keys.stream(p, prio));
+        pipe.xpending(keys.stream(p, prio), GROUP);
+      }
+      return pipe.exec().then((x) => x ?? []);
+    }),
+  );
+  const res = perPartition.flat();
   const per = 3 + PRIORITIES.length * 2;
   const partitions: PartitionRow[] = [];
   const queues = { critical: { waiting: 0, pending: 0 }, default: { waiting: 0, pending: 0 }, low: { waiting: 0, pending: 0 }, scheduled: 0 };
@@ -78,12 +84,12 @@ async function collect(r: Redis, prefix: string, P: number): Promise<StatusRepor
 
 /** Gateway connections (see actors/gateway/keys.ts): the set of ids, live while their conn key exists. */
 async function wallets(r: Redis, prefix: string): Promise<{ connections: number; live: number }> {
-  const ids = await r.smembers(`${prefix}:gw:conns`);
+  const keys = new GwKeys(prefix);
+  const ids = await r.smembers(keys.conns());
   if (ids.length === 0) return { connections: 0, live: 0 };
-  const pipe = r.pipeline();
-  for (const id of ids) pipe.exists(`${prefix}:gw:conn:${id}`);
-  const res = (await pipe.exec()) ?? [];
-  return { connections: ids.length, live: res.filter(([e, v]) => !e && v === 1).length };
+  // One EXISTS per connection key, sent together: correct wherever the keys' slots are.
+  const res = await Promise.all(ids.map((id) => r.exists(keys.conn(id)).catch(() => 0)));
+  return { connections: ids.length, live: res.filter((v) => v === 1).length };
 }
 
 function render(s: StatusReport, prefix: string): string {
