@@ -1,22 +1,30 @@
 // Ingress benchmark: Highway's Redis mailbox next to BullMQ doing the same no-op work on the same Redis
 // in the same run. Producer and consumer share one process for both systems.
 //
-//   npm run bench:ingress [-- --json] [-- --redis redis://127.0.0.1:6379] [-- --scale 0.5]
+//   npm run bench:ingress [-- --json] [-- --redis redis://127.0.0.1:6379] [-- --scale 0.5] [-- --cluster]
 //
 // Rows: enqueue rate one at a time (awaited) and batched (enqueueMany / addBulk); end-to-end no-op
 // throughput at concurrency 10 and 50 (from the first enqueue to the last completion of N tasks
 // enqueued in batches while the consumer runs); latency from enqueue to reply at half of each
 // system's peak rate and at a fixed 1,000/s (open loop, 1 s warm-up; Highway: call() reply over
 // pub/sub; BullMQ: QueueEvents 'completed'), with the consumer in a child process.
+//
+// --cluster: Highway only (no BullMQ, no latency rows). Starts a local Redis Cluster (3 masters + 3
+// replicas, spec/helpers/redis-cluster.ts) and runs the enqueue and end-to-end rows against the single
+// Redis, the cluster, and the cluster with durability { replicas: 1, timeoutMs: 1000 } (WAIT 1 after
+// every enqueue and outcome write), interleaved row by row; cluster figures are reported as ratios to
+// the single Redis's of the same run. The cluster is stopped at the end, on error and on SIGINT/SIGTERM.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import winston from 'winston';
-import { createIngress, IngressClient } from '../actors/ingress/index.js';
+import { createIngress, IngressClient, type Durability, type Ingress, type RedisSource } from '../actors/ingress/index.js';
 import { percentile, table, wantsJson, type Row } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
+import { closeConnection, connect } from '../storage/redis.js';
+import { startCluster, type LocalCluster } from '../spec/helpers/redis-cluster.js';
 
 const arg = (name: string, d: string): string => {
   const i = process.argv.indexOf(`--${name}`);
@@ -32,6 +40,19 @@ const BATCH = 500;
 const WARMUP_MS = 1000;
 const FIXED_RATE = 1000;
 const WARMUP_OPS = 500;
+const CLUSTER = process.argv.includes('--cluster');
+const CLUSTER_DURABILITY: Durability = { replicas: 1, timeoutMs: 1000 };
+/** An end-to-end run that completes no task for this long has hung (an error, not a slow machine). */
+const STALL_MS = 120_000;
+
+/** Where Highway's rows run: the single Redis, or the cluster with or without durability. */
+interface Target {
+  /** Part of the key prefix ('' for the single Redis: its prefixes are those of the plain bench). */
+  tag: string;
+  src: RedisSource;
+  durability?: Durability;
+}
+const SINGLE: Target = { tag: '', src: REDIS };
 
 const url = new URL(REDIS);
 const bullConnection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
@@ -44,9 +65,9 @@ const log = (s: string) => {
 
 // ---------- Highway ----------
 
-async function hwayEnqueue(nSingle = N_SINGLE, nBatch = N_BATCH): Promise<{ single: number; batched: number }> {
-  const prefix = `hwb-${run}-enq`;
-  const client = new IngressClient({ redis: REDIS, prefix, logger: quiet });
+async function hwayEnqueue(nSingle = N_SINGLE, nBatch = N_BATCH, t: Target = SINGLE): Promise<{ single: number; batched: number }> {
+  const prefix = `hwb-${run}${t.tag}-enq`;
+  const client = new IngressClient({ redis: t.src, prefix, logger: quiet, ...durable(t) });
   try {
     for (let i = 0; i < WARMUP_OPS; i++) await client.enqueue('noop', { i });
     await client.enqueueMany(Array.from({ length: BATCH }, (_, i) => ({ type: 'noop', payload: { i } })));
@@ -60,25 +81,43 @@ async function hwayEnqueue(nSingle = N_SINGLE, nBatch = N_BATCH): Promise<{ sing
     return { single, batched };
   } finally {
     await client.close();
-    await wipe(prefix);
+    await wipe(prefix, t);
   }
 }
 
-async function hwayE2E(concurrency: number): Promise<number> {
-  const prefix = `hwb-${run}-e2e${concurrency}`;
-  const ingress = createIngress({ redis: REDIS, prefix, concurrency, logger: quiet, handlers: { noop: async () => null } });
+async function hwayE2E(concurrency: number, t: Target = SINGLE): Promise<number> {
+  const prefix = `hwb-${run}${t.tag}-e2e${concurrency}`;
+  const ingress = createIngress({ redis: t.src, prefix, concurrency, logger: quiet, ...durable(t), handlers: { noop: async () => null } });
   await ingress.start();
-  const client = new IngressClient({ redis: REDIS, prefix, logger: quiet });
+  const client = new IngressClient({ redis: t.src, prefix, logger: quiet, ...durable(t) });
   try {
     const items = Array.from({ length: N_E2E }, (_, i) => ({ type: 'noop', payload: { i } }));
     const t0 = performance.now();
     for (let i = 0; i < N_E2E; i += BATCH) await client.enqueueMany(items.slice(i, i + BATCH));
-    while (ingress.stats().completed < N_E2E) await sleep(1);
+    await allCompleted(ingress, N_E2E, prefix);
     return N_E2E / ((performance.now() - t0) / 1000);
   } finally {
     await ingress.stop();
     await client.close();
-    await wipe(prefix);
+    await wipe(prefix, t);
+  }
+}
+
+const durable = (t: Target): { durability?: Durability } => (t.durability ? { durability: t.durability } : {});
+
+/** Until the node has completed n tasks; throws (naming its stats) when none completes for STALL_MS. */
+async function allCompleted(ingress: Ingress, n: number, what: string): Promise<void> {
+  let last = ingress.stats().completed;
+  let lastAt = performance.now();
+  while (ingress.stats().completed < n) {
+    await sleep(1);
+    const done = ingress.stats().completed;
+    if (done !== last) {
+      last = done;
+      lastAt = performance.now();
+    } else if (performance.now() - lastAt > STALL_MS) {
+      throw new Error(`${what}: no task completed for ${STALL_MS / 1000} s (${done} of ${n} done; stats ${JSON.stringify(ingress.stats())})`);
+    }
   }
 }
 
@@ -228,15 +267,26 @@ async function openLoop(rate: number, ms: number, op: () => Promise<unknown>): P
   return lat.sort((a, b) => a - b);
 }
 
-async function wipe(prefix: string): Promise<void> {
-  const r = new Redis(REDIS);
-  await deleteKeysWithPrefix(r, prefix);
-  await r.quit();
+async function wipe(prefix: string, t: Target = SINGLE): Promise<void> {
+  if (typeof t.src === 'string') {
+    const r = new Redis(t.src);
+    await deleteKeysWithPrefix(r, prefix);
+    await r.quit();
+    return;
+  }
+  const r = connect(t.src, {});
+  r.on('error', () => undefined);
+  try {
+    await deleteKeysWithPrefix(r, prefix);
+  } finally {
+    await closeConnection(r);
+  }
 }
 
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? Math.round((a / b) * 100) / 100 : NaN);
 
 async function main(): Promise<void> {
+  if (CLUSTER) return mainCluster();
   const started = Date.now();
   log(`ingress benchmark against ${REDIS} (scale ${SCALE}) ...`);
   // Both warmed up first (JIT, ioredis paths, Redis script cache), then measured.
@@ -280,6 +330,81 @@ async function main(): Promise<void> {
     process.stdout.write(`${table('Highway ingress vs BullMQ 5.81.5 (same Redis, no-op handler; throughput: producer and consumer in one process; latency: consumer in a child process, concurrency 10)', rows)}\n`);
     process.stdout.write(`(${meta.seconds} s; ratio = highway / bullmq; for latency lower is better)\n`);
   }
+}
+
+// ---------- --cluster ----------
+
+async function mainCluster(): Promise<void> {
+  const started = Date.now();
+  log(`ingress benchmark (--cluster): single Redis ${REDIS} vs a local Redis Cluster, 3 masters + 3 replicas (scale ${SCALE}) ...`);
+  const cluster = await startCluster();
+  log(`  cluster up on ${cluster.seedList}`);
+  let stopping: Promise<void> | undefined;
+  const stopCluster = (): Promise<void> => (stopping ??= cluster.stop());
+  const onSignal = (sig: NodeJS.Signals) => {
+    process.stderr.write(`${sig}: stopping the cluster\n`);
+    void stopCluster().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const targets: Target[] = [SINGLE, { tag: '-cl', src: { cluster: cluster.seeds } }, { tag: '-clw', src: { cluster: cluster.seeds }, durability: CLUSTER_DURABILITY }];
+    // Each row runs on the three targets back to back, so that a busy spell of the shared machine
+    // hits one row of all three rather than every row of one.
+    const each = async <T>(f: (t: Target) => Promise<T>): Promise<T[]> => {
+      const out: T[] = [];
+      for (const t of targets) out.push(await f(t));
+      return out;
+    };
+    for (const t of targets) await hwayEnqueue(2000, 5000, t); // warm-up (JIT, connections, every master's script cache)
+    const enq = await each((t) => hwayEnqueue(N_SINGLE, N_BATCH, t));
+    log('  enqueue done');
+    const e10 = await each((t) => hwayE2E(10, t));
+    const e50 = await each((t) => hwayE2E(50, t));
+    log('  throughput done');
+    report(cluster, started, [
+      ['enqueue, one at a time (/s)', enq.map((e) => e.single)],
+      [`enqueue, batched by ${BATCH} (/s)`, enq.map((e) => e.batched)],
+      ['no-op end-to-end, concurrency 10 (/s)', e10],
+      ['no-op end-to-end, concurrency 50 (/s)', e50],
+    ]);
+  } finally {
+    await stopCluster();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function report(cluster: LocalCluster, started: number, figures: [string, number[]][]): void {
+  const rows: Row[] = figures.map(([metric, [single, cl, clw]]) => ({
+    metric,
+    single: Math.round(single!),
+    cluster: Math.round(cl!),
+    'cluster/single': ratio(cl!, single!),
+    'cluster+WAIT': Math.round(clw!),
+    '+WAIT/single': ratio(clw!, single!),
+    '+WAIT/cluster': ratio(clw!, cl!),
+  }));
+  const meta = {
+    redis: REDIS,
+    cluster: { masters: 3, replicasPerMaster: 1, seeds: cluster.seedList, autoPipelining: false },
+    durability: CLUSTER_DURABILITY,
+    bullmq: 'skipped in --cluster mode',
+    scale: SCALE,
+    tasks: { single: N_SINGLE, batched: N_BATCH, e2e: N_E2E },
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+  };
+  if (wantsJson()) {
+    process.stdout.write(`${JSON.stringify({ ingress: rows, ...meta })}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${table('Highway ingress: single Redis vs a local Redis Cluster (3 masters + 3 replicas, same machine, same run; no-op handler; producer and consumer in one process)', rows)}\n`,
+  );
+  process.stdout.write(
+    `(${meta.seconds} s; single = ${REDIS}; cluster+WAIT = durability { replicas: ${CLUSTER_DURABILITY.replicas}, timeoutMs: ${CLUSTER_DURABILITY.timeoutMs} }, WAIT after every enqueue and outcome write;\n` +
+      ` ratios against the same run's figures, higher is better; BullMQ and latency rows skipped in --cluster mode)\n`,
+  );
 }
 
 function round2(n: number): number {

@@ -11,6 +11,8 @@ export type WakeKind = 'queued' | 'scheduled';
 
 export class Wakeups {
   private readonly channels = new Map<string, number>();
+  /** One wait for the connection shared by every partition subscribing meanwhile (not a listener each). */
+  private ready: Promise<void> | undefined;
 
   constructor(
     private readonly sub: Redis,
@@ -29,7 +31,15 @@ export class Wakeups {
     const ch = this.keys.wakeChannel(p);
     this.channels.set(ch, p);
     try {
-      if (this.sub.status !== 'ready') await new Promise<void>((resolve) => this.sub.once('ready', () => resolve()));
+      if (this.sub.status !== 'ready') {
+        this.ready ??= new Promise<void>((resolve) =>
+          this.sub.once('ready', () => {
+            this.ready = undefined;
+            resolve();
+          }),
+        );
+        await this.ready;
+      }
       await this.sub.ssubscribe(ch);
     } catch (e) {
       this.log.warn('subscribe failed', { partition: p, error: String(e) });
