@@ -59,9 +59,9 @@ test('two nodes: partitions split, export on one imports anywhere, SIGTERM stops
   const [a, b] = idsOnDifferentNodes(owners); // exported on one node, imported on the other
   const gen = await hway<{ publicKey: string }>(['vault', 'generate', a, ...O, ...WAIT]);
   expect(gen.code).toBe(0);
-  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O, ...WAIT], { input: 'cluster pw' });
+  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O, ...WAIT], { input: 'cluster password' });
   expect(exp.code).toBe(0);
-  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O, ...WAIT], { input: 'cluster pw' });
+  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O, ...WAIT], { input: 'cluster password' });
   expect([imp.code, imp.json.publicKey]).toEqual([0, gen.json.publicKey]);
 
   expect(await stopLongRunning(proc, 'SIGTERM')).toBe(0);

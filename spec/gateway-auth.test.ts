@@ -11,7 +11,7 @@ import { TokenService, requirePerm } from '../actors/gateway/tokens.js';
 import { RateLimiter, RateLimitedError } from '../actors/gateway/ratelimit.js';
 import { HwayError } from '../errors.js';
 import { HANG_MS } from './helpers/deadlines.js';
-import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, sleep, spawnGatewayNode, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.js';
+import { REDIS, testRedis, SECRET, cleanup, newKey, quietLogger, sleep, spawnGatewayNode, spawnWallet, testPrefix, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('auth');
 let redis: Redis;
@@ -24,19 +24,19 @@ const key = newKey();
 
 function clientFor(token: string | undefined, nodeId?: string, p = prefix): GatewayClient {
   // Requests are ordinary work: the client's deadline is hang-only.
-  const c = new GatewayClient({ redis: REDIS_URL, prefix: p, timeoutMs: HANG_MS, ...(token ? { token } : {}), ...(nodeId ? { nodeId } : {}) });
+  const c = new GatewayClient({ redis: REDIS, prefix: p, timeoutMs: HANG_MS, ...(token ? { token } : {}), ...(nodeId ? { nodeId } : {}) });
   clients.push(c);
   return c;
 }
 const issue = async (account: string, perm: 'read' | 'write' | 'sign' | 'admin', ttlSec = 600): Promise<string> => (await tokens.issue({ account, perm, ttlSec })).token;
 
 beforeAll(async () => {
-  redis = new Redis(REDIS_URL);
-  tokens = new TokenService({ redis: REDIS_URL, secret: SECRET, prefix, logger: quietLogger() });
-  gw = await startGateway({ redis: REDIS_URL, prefix, nodeId: 'node-1', tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 500, verifier: nobleVerifier });
-  node2 = spawnGatewayNode({ redis: REDIS_URL, prefix, nodeId: 'node-2', tokenSecret: SECRET, heartbeatMs: 500 });
+  redis = testRedis();
+  tokens = new TokenService({ redis: REDIS, secret: SECRET, prefix, logger: quietLogger() });
+  gw = await startGateway({ redis: REDIS, prefix, nodeId: 'node-1', tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 500, verifier: nobleVerifier });
+  node2 = spawnGatewayNode({ redis: REDIS, prefix, nodeId: 'node-2', tokenSecret: SECRET, heartbeatMs: 500 });
   children.push(node2);
-  const w = spawnWallet({ redis: REDIS_URL, prefix, token: await issue('acme', 'sign'), keys: [key.skHex] });
+  const w = spawnWallet({ redis: REDIS, prefix, token: await issue('acme', 'sign'), keys: [key.skHex] });
   children.push(w);
   await Promise.all([node2.next('ready'), w.next('connected')]);
 });
@@ -44,8 +44,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all(children.map((c) => c.stop()));
-  await gw.stop();
-  await tokens.close();
+  await gw?.stop();
+  await tokens?.close();
   await cleanup(redis, prefix);
   redis.disconnect();
 });
@@ -110,15 +110,15 @@ describe('rate limits', () => {
   const rlKey = newKey();
 
   beforeAll(async () => {
-    rlWallet = spawnWallet({ redis: REDIS_URL, prefix: rlPrefix, token: await issue('wayne', 'sign'), keys: [rlKey.skHex] });
+    rlWallet = spawnWallet({ redis: REDIS, prefix: rlPrefix, token: await issue('wayne', 'sign'), keys: [rlKey.skHex] });
     children.push(rlWallet);
-    a = await startGateway({ redis: REDIS_URL, prefix: rlPrefix, nodeId: 'rl-1', tokenSecret: SECRET, logger: quietLogger(), rateLimits: limits, verifier: nobleVerifier });
-    b = spawnGatewayNode({ redis: REDIS_URL, prefix: rlPrefix, nodeId: 'rl-2', tokenSecret: SECRET, rateLimits: limits });
+    a = await startGateway({ redis: REDIS, prefix: rlPrefix, nodeId: 'rl-1', tokenSecret: SECRET, logger: quietLogger(), rateLimits: limits, verifier: nobleVerifier });
+    b = spawnGatewayNode({ redis: REDIS, prefix: rlPrefix, nodeId: 'rl-2', tokenSecret: SECRET, rateLimits: limits });
     children.push(b);
     await Promise.all([b.next('ready'), rlWallet.next('connected')]);
   });
   afterAll(async () => {
-    await a.stop();
+    await a?.stop();
     await cleanup(redis, rlPrefix);
   });
 

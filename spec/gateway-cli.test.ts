@@ -2,21 +2,21 @@
 // library here; the process-level behaviour is covered by the other gateway tests).
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
 import { WalletConnector, localKeyWallet } from '../actors/gateway/connector.js';
 import { command as token } from '../bin/commands/token.js';
 import { command as wallet } from '../bin/commands/wallet.js';
 import { WAIT } from './helpers/cli.js';
-import { REDIS_URL, SECRET, cleanup, newKey, quietLogger, testPrefix } from './fixtures/wallet-helpers.js';
+import { REDIS, redisEnv, testRedis, SECRET, cleanup, newKey, quietLogger, testPrefix } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('cli');
 let redis: Redis;
 let gw: Gateway;
 let conn: WalletConnector;
 const key = newKey();
-const env = { HWAY_TOKEN_SECRET: SECRET, HWAY_PREFIX: prefix, HWAY_REDIS: REDIS_URL };
+const env = { HWAY_TOKEN_SECRET: SECRET, HWAY_PREFIX: prefix, ...redisEnv() };
 
 async function run(cmd: typeof token, argv: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number; out: Record<string, unknown> }> {
   let out: unknown;
@@ -25,13 +25,13 @@ async function run(cmd: typeof token, argv: string[], extraEnv: Record<string, s
 }
 
 beforeAll(async () => {
-  redis = new Redis(REDIS_URL);
-  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: quietLogger(), verifier: nobleVerifier });
+  redis = testRedis();
+  gw = await startGateway({ redis: REDIS, prefix, tokenSecret: SECRET, logger: quietLogger(), verifier: nobleVerifier });
 });
 
 afterAll(async () => {
   await conn?.close();
-  await gw.stop();
+  await gw?.stop();
   await cleanup(redis, prefix);
   redis.disconnect();
 });
@@ -41,7 +41,7 @@ describe('hway token / hway wallet', () => {
     const w = await run(token, ['issue', '--account', 'acme', '--perm', 'sign', '--ttl', '1h']);
     expect(w.code).toBe(0);
     expect(w.out).toMatchObject({ account: 'acme', perm: 'sign' });
-    conn = new WalletConnector({ redis: REDIS_URL, prefix, token: w.out.token as string, logger: quietLogger(), ...localKeyWallet([key.sk]) });
+    conn = new WalletConnector({ redis: REDIS, prefix, token: w.out.token as string, logger: quietLogger(), ...localKeyWallet([key.sk]) });
     await conn.connect();
 
     const p = await run(token, ['issue', '--account', 'acme', '--perm', 'sign']);

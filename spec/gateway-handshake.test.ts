@@ -3,7 +3,7 @@
 // refused; malformed frames get error answers while the node keeps serving; secrets never reach logs.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startGateway, challengeDigest, type Gateway } from '../actors/gateway/gateway.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
@@ -12,7 +12,7 @@ import { GwKeys } from '../actors/gateway/keys.js';
 import { wasmVerifier } from '../actors/gateway/verify.js';
 import { addressMatchesKey } from '../enclaves/addresses.js';
 import { HANG_MS } from './helpers/deadlines.js';
-import { REDIS_URL, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
+import { REDIS, testRedis, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('handshake');
 const keys = new GwKeys(prefix);
@@ -30,7 +30,7 @@ const keyA = newKey();
 class RawWallet {
   readonly conn = randomUUID();
   readonly frames: Array<Record<string, unknown>> = [];
-  private readonly sub = new Redis(REDIS_URL);
+  private readonly sub = testRedis();
   async open(): Promise<void> {
     this.sub.on('message', (_c: string, m: string) => this.frames.push(JSON.parse(m) as Record<string, unknown>));
     await this.sub.subscribe(keys.toConn(this.conn));
@@ -57,28 +57,28 @@ function signDigest(sk: Uint8Array, digest: Uint8Array): { signature: string; re
 }
 
 beforeAll(async () => {
-  redis = new Redis(REDIS_URL);
-  tokens = new TokenService({ redis: REDIS_URL, secret: SECRET, prefix, subscribe: false, logger: captured.logger });
+  redis = testRedis();
+  tokens = new TokenService({ redis: REDIS, secret: SECRET, prefix, subscribe: false, logger: captured.logger });
   walletToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
   producerToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
   // Default verifier: the enclave's libsecp256k1.
-  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: captured.logger, heartbeatMs: 500 });
+  gw = await startGateway({ redis: REDIS, prefix, tokenSecret: SECRET, logger: captured.logger, heartbeatMs: 500 });
   // Requests are ordinary work: the client's deadline is hang-only.
-  client = new GatewayClient({ redis: REDIS_URL, prefix, token: producerToken, timeoutMs: HANG_MS });
+  client = new GatewayClient({ redis: REDIS, prefix, token: producerToken, timeoutMs: HANG_MS });
 });
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop()));
-  await client.close();
-  await gw.stop();
-  await tokens.close();
+  await client?.close();
+  await gw?.stop();
+  await tokens?.close();
   await cleanup(redis, prefix);
   redis.disconnect();
 });
 
 describe('gateway handshake', () => {
   test('a wallet process proves its key, and the address routes in both spellings', async () => {
-    const w = spawnWallet({ redis: REDIS_URL, prefix, token: walletToken, keys: [keyA.skHex] });
+    const w = spawnWallet({ redis: REDIS, prefix, token: walletToken, keys: [keyA.skHex] });
     children.push(w);
     const ev = await w.next('connected');
     expect(ev.accepted).toEqual([keyA.addr.eth]);
@@ -107,7 +107,7 @@ describe('gateway handshake', () => {
   test('an address whose key the wallet lacks is refused; the others are routed', async () => {
     const keyB = newKey();
     const stranger = newKey();
-    const w = spawnWallet({ redis: REDIS_URL, prefix, token: walletToken, keys: [keyB.skHex], claim: [stranger.addr.eth] });
+    const w = spawnWallet({ redis: REDIS, prefix, token: walletToken, keys: [keyB.skHex], claim: [stranger.addr.eth] });
     children.push(w);
     const ev = await w.next('connected');
     expect(ev.accepted).toEqual([keyB.addr.eth]);
@@ -117,7 +117,7 @@ describe('gateway handshake', () => {
     await expect(client.walletSign(stranger.addr.eth, randomBytes(32))).rejects.toMatchObject({ code: 'E_NO_WALLET' });
 
     // A wallet whose only address is not its own is refused outright.
-    const impostor = spawnWallet({ redis: REDIS_URL, prefix, token: walletToken, keys: [newKey().skHex], claim: [stranger.addr.fil], onlyClaim: true });
+    const impostor = spawnWallet({ redis: REDIS, prefix, token: walletToken, keys: [newKey().skHex], claim: [stranger.addr.fil], onlyClaim: true });
     children.push(impostor);
     const refused = await impostor.next('refused');
     expect(refused.code).toBe('E_FORBIDDEN');

@@ -2,12 +2,12 @@
 // with the same failover as wallets; miners are listed per account.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { startGateway, nobleVerifier, type Gateway } from '../actors/gateway/gateway.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { HANG_MS } from './helpers/deadlines.js';
-import { REDIS_URL, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
+import { REDIS, testRedis, SECRET, cleanup, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('proof');
 let redis: Redis;
@@ -19,28 +19,28 @@ let workerToken: string;
 const children: Child[] = [];
 
 function worker(name: string, miners: string[], extra: Record<string, unknown> = {}): Child {
-  const c = spawnWallet({ redis: REDIS_URL, prefix, token: workerToken, mode: 'proof', miners, name, ...extra });
+  const c = spawnWallet({ redis: REDIS, prefix, token: workerToken, mode: 'proof', miners, name, ...extra });
   children.push(c);
   return c;
 }
 
 beforeAll(async () => {
-  redis = new Redis(REDIS_URL);
-  tokens = new TokenService({ redis: REDIS_URL, secret: SECRET, prefix, subscribe: false, logger: quietLogger() });
+  redis = testRedis();
+  tokens = new TokenService({ redis: REDIS, secret: SECRET, prefix, subscribe: false, logger: quietLogger() });
   workerToken = (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token;
   // Hang-only attempt timeout: a request that fails over must do so on the worker's disconnection.
-  gw = await startGateway({ redis: REDIS_URL, prefix, tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 300, attemptTimeoutMs: HANG_MS, verifier: nobleVerifier });
+  gw = await startGateway({ redis: REDIS, prefix, tokenSecret: SECRET, logger: quietLogger(), heartbeatMs: 300, attemptTimeoutMs: HANG_MS, verifier: nobleVerifier });
   // Requests are ordinary work: the clients' deadlines are hang-only.
-  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: HANG_MS, token: (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token });
-  other = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: HANG_MS, token: (await tokens.issue({ account: 'elsewhere', perm: 'sign', ttlSec: 600 })).token });
+  client = new GatewayClient({ redis: REDIS, prefix, timeoutMs: HANG_MS, token: (await tokens.issue({ account: 'storage', perm: 'sign', ttlSec: 600 })).token });
+  other = new GatewayClient({ redis: REDIS, prefix, timeoutMs: HANG_MS, token: (await tokens.issue({ account: 'elsewhere', perm: 'sign', ttlSec: 600 })).token });
 });
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop()));
-  await client.close();
-  await other.close();
-  await gw.stop();
-  await tokens.close();
+  await client?.close();
+  await other?.close();
+  await gw?.stop();
+  await tokens?.close();
   await cleanup(redis, prefix);
   redis.disconnect();
 });

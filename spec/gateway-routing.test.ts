@@ -3,13 +3,14 @@
 // while connected, and the runtime's vaults as signers. Wallets are separate processes with real keys.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { startGateway, nobleVerifier, type Gateway, type VaultSigners } from '../actors/gateway/gateway.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
+import { GwKeys } from '../actors/gateway/keys.js';
 import { HwayError } from '../errors.js';
 import { HANG_MS } from './helpers/deadlines.js';
-import { REDIS_URL, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child, type Key } from './fixtures/wallet-helpers.js';
+import { REDIS, testRedis, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child, type Key } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('routing');
 let redis: Redis;
@@ -29,7 +30,7 @@ const vaults: VaultSigners = {
 };
 
 function wallet(key: Key, extra: Record<string, unknown> = {}): Child {
-  const c = spawnWallet({ redis: REDIS_URL, prefix, keys: [key.skHex], ...extra });
+  const c = spawnWallet({ redis: REDIS, prefix, keys: [key.skHex], ...extra });
   children.push(c);
   return c;
 }
@@ -39,10 +40,10 @@ function verifies(r: { signature: string }, digest: Uint8Array, key: Key): boole
 }
 
 beforeAll(async () => {
-  redis = new Redis(REDIS_URL);
+  redis = testRedis();
   // No token secret: auth off, everything in account "default" (auth is covered in gateway-auth).
   gw = await startGateway({
-    redis: REDIS_URL,
+    redis: REDIS,
     prefix,
     logger: quietLogger(),
     heartbeatMs: 300,
@@ -53,13 +54,13 @@ beforeAll(async () => {
     vaultSigners: vaults,
     verifier: nobleVerifier,
   });
-  client = new GatewayClient({ redis: REDIS_URL, prefix, timeoutMs: HANG_MS });
+  client = new GatewayClient({ redis: REDIS, prefix, timeoutMs: HANG_MS });
 });
 
 afterAll(async () => {
   await Promise.all(children.map((c) => c.stop()));
-  await client.close();
-  await gw.stop();
+  await client?.close();
+  await gw?.stop();
   await cleanup(redis, prefix);
   redis.disconnect();
 });
@@ -85,7 +86,7 @@ describe('gateway routing', () => {
     expect(verifies(r, digest, key)).toBe(true);
     expect(gw.stats().failovers).toBeGreaterThanOrEqual(1);
     // The dead one is out of routing.
-    await waitFor(async () => (await redis.smembers(`${prefix}:gw:addr:default:${key.addr.eth}`)).length === 1, 'route cleanup');
+    await waitFor(async () => (await redis.smembers(new GwKeys(prefix).route('addr', 'default', key.addr.eth))).length === 1, 'route cleanup');
   });
 
   test('load goes to the wallet with the fewest requests in flight, ties to the smallest id', async () => {

@@ -1,14 +1,13 @@
 // Idempotent enqueue by task id, scheduled (delayed) tasks, and bulk enqueue.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { createIngress, IngressClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, quietLogger, REDIS, testRedis, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('enqueue');
 const keys = new Keys(prefix);
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 let client: IngressClient;
 let ingress: Ingress;
 const runs = new Map<string, number>();
@@ -29,9 +28,9 @@ function keysOfOnePartition(n: number): string[] {
 
 beforeAll(async () => {
   // Waiting for a result is ordinary work: a hang-only wait.
-  client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+  client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
-    redis: REDIS_URL,
+    redis: REDIS,
     prefix,
     partitions: P,
     logger: quietLogger(),
@@ -49,8 +48,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ingress.stop();
-  await client.close();
+  await ingress?.stop();
+  await client?.close();
   await cleanup(redis, prefix);
   await redis.quit();
 });

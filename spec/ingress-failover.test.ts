@@ -5,9 +5,9 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { IngressClient, Keys, partitionOf } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, eachKey, quietLogger, REDIS, redisEnv, testRedis, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { testKey } from './helpers/redis.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 16;
@@ -18,10 +18,10 @@ const CONCURRENCY = 10;
 const MAX_HELD = 2 * CONCURRENCY;
 const prefix = testPrefix('failover');
 const keys = new Keys(prefix);
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 const root = fileURLToPath(new URL('..', import.meta.url));
 const children: ChildProcess[] = [];
-const t = (name: string) => `${prefix}:test:${name}`;
+const t = (name: string) => testKey(prefix, name); // as spec/fixtures/ingress-node.ts writes them
 
 function startNode(nodeId: string, workMs: number): { proc: ChildProcess; exited: Promise<number | null>; log: string[] } {
   const log: string[] = [];
@@ -30,7 +30,7 @@ function startNode(nodeId: string, workMs: number): { proc: ChildProcess; exited
     env: {
       ...process.env,
       NODE_OPTIONS: '',
-      HWAY_REDIS: REDIS_URL,
+      ...redisEnv(),
       HWAY_PREFIX: prefix,
       HWAY_NODE_ID: nodeId,
       HWAY_PARTITIONS: String(P),
@@ -52,11 +52,9 @@ function startNode(nodeId: string, workMs: number): { proc: ChildProcess; exited
 }
 
 async function owners(): Promise<Map<number, string>> {
-  const pipe = redis.pipeline();
-  for (let p = 0; p < P; p++) pipe.get(keys.lease(p));
-  const res = (await pipe.exec()) ?? [];
+  const res = await eachKey(redis, Array.from({ length: P }, (_, p) => keys.lease(p)), (pipe, k) => pipe.get(k));
   const m = new Map<number, string>();
-  res.forEach(([, v], p) => {
+  res.forEach((v, p) => {
     if (typeof v === 'string') m.set(p, v.split('|')[0]!);
   });
   return m;
@@ -72,7 +70,7 @@ afterAll(async () => {
 
 describe('failover between node processes', () => {
   it('rebalances, survives SIGKILL of a node mid-run without double effects, and stops gracefully', async () => {
-    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger() });
     try {
       const a = startNode('node-a', 8);
       await waitFor(async () => count(await owners(), 'node-a') === P, 'node-a to own every partition');
@@ -93,10 +91,9 @@ describe('failover between node processes', () => {
       const before = await owners();
       const aParts = new Set([...before].filter(([, n]) => n === 'node-a').map(([p]) => p));
       // Tasks whose result was stored before the kill (a snapshot taken just before it).
-      const snap = redis.pipeline();
-      for (const it of items) snap.exists(keys.result(partitionOf(it.opts.key, P), it.opts.id));
-      const stored = (await snap.exec()) ?? [];
-      const doneBeforeKill = new Set(items.filter((_, i) => stored[i]?.[1] === 1).map((it) => it.opts.id));
+      const resultKeys = items.map((it) => keys.result(partitionOf(it.opts.key, P), it.opts.id));
+      const stored = await eachKey<number>(redis, resultKeys, (pipe, k) => pipe.exists(k));
+      const doneBeforeKill = new Set(items.filter((_, i) => stored[i] === 1).map((it) => it.opts.id));
       expect(doneBeforeKill.size).toBeGreaterThan(400);
       a.proc.kill('SIGKILL');
       const killAt = Date.now();
@@ -117,10 +114,8 @@ describe('failover between node processes', () => {
       expect(Number.isFinite(failoverMs)).toBe(true);
 
       // Every task has a stored, successful result.
-      const pipe = redis.pipeline();
-      for (const it of items) pipe.get(keys.result(partitionOf(it.opts.key, P), it.opts.id));
-      const results = (await pipe.exec()) ?? [];
-      const missing = results.filter(([, v]) => typeof v !== 'string' || !(v as string).startsWith('{"ok":1'));
+      const results = await eachKey<string | null>(redis, resultKeys, (pipe, k) => pipe.get(k));
+      const missing = results.filter((v) => typeof v !== 'string' || !v.startsWith('{"ok":1'));
       expect(missing).toHaveLength(0);
 
       // Every effect applied exactly once.

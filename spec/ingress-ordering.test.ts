@@ -1,11 +1,10 @@
 // Per-key order under concurrency: tasks of one key reach the handler one at a time and in arrival
 // order; different keys run concurrently; the node never exceeds its in-flight cap.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { createIngress, IngressClient } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, quietLogger, REDIS, testRedis, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 const prefix = testPrefix('order');
 
 afterAll(async () => {
@@ -18,7 +17,7 @@ describe('per-key order', () => {
     const P = 8;
     const KEYS = 100;
     const PER_KEY = 20;
-    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger() });
     // Interleaved arrival across keys, half of them via enqueueMany and half via single enqueues.
     const items = [];
     for (let seq = 0; seq < PER_KEY; seq++) for (let k = 0; k < KEYS; k++) items.push({ type: 'step', payload: { k, seq }, opts: { key: `vault-${k}` } });
@@ -32,7 +31,7 @@ describe('per-key order', () => {
     let maxInFlight = 0;
     let done = 0;
     const ingress = createIngress({
-      redis: REDIS_URL,
+      redis: REDIS,
       prefix,
       partitions: P,
       concurrency: 10,

@@ -1,13 +1,12 @@
 // Weighted priorities (6/3/1 by default) and strict mode, with a real Redis and a backlog in all
 // three priorities; plus the scheduler's exact shares in isolation.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { createIngress, IngressClient, type Priority } from '../actors/ingress/index.js';
 import { PriorityScheduler } from '../actors/ingress/scheduler.js';
-import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, quietLogger, REDIS, testRedis, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const P = 4;
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 const prefixes: string[] = [];
 
 afterAll(async () => {
@@ -18,7 +17,7 @@ afterAll(async () => {
 async function runBacklog(perPriority: number, strict: boolean): Promise<Priority[]> {
   const prefix = testPrefix(strict ? 'strict' : 'weighted');
   prefixes.push(prefix);
-  const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+  const client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger() });
   // Enqueued lowest priority first, so that arrival order works against the expected service order.
   const items = (['low', 'default', 'critical'] as Priority[]).flatMap((priority) =>
     Array.from({ length: perPriority }, (_, i) => ({ type: 'noop', payload: i, opts: { priority } })),
@@ -26,7 +25,7 @@ async function runBacklog(perPriority: number, strict: boolean): Promise<Priorit
   await client.enqueueMany(items);
   const order: Priority[] = [];
   const ingress = createIngress({
-    redis: REDIS_URL,
+    redis: REDIS,
     prefix,
     partitions: P,
     concurrency: 10,

@@ -2,14 +2,13 @@
 // even (floor/ceil of P/nodes), a node that stops hands its partitions to the others, and tasks of
 // every partition keep completing throughout.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { createIngress, IngressClient, Keys, type Ingress } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, quietLogger, REDIS, testRedis, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const P = 16;
 const prefix = testPrefix('rebalance');
 const keys = new Keys(prefix);
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 
 afterAll(async () => {
   await cleanup(redis, prefix);
@@ -25,9 +24,9 @@ describe('rebalancing', () => {
   it('splits partitions evenly among three nodes and among two after one stops', async () => {
     const done = new Set<string>();
     const mk = (id: string) =>
-      createIngress({ redis: REDIS_URL, prefix, partitions: P, nodeId: id, leaseMs: 600, logger: quietLogger(), handlers: { t: async (t) => void done.add(t.id) } });
+      createIngress({ redis: REDIS, prefix, partitions: P, nodeId: id, leaseMs: 600, logger: quietLogger(), handlers: { t: async (t) => void done.add(t.id) } });
     const nodes: Ingress[] = [mk('node-1'), mk('node-2'), mk('node-3')];
-    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger() });
     const counts = () => nodes.map((n) => n.ownedPartitions().length);
     try {
       for (const n of nodes) await n.start();

@@ -2,16 +2,15 @@
 // reconnect, a redelivered task answered from the store instead of running twice, client timeouts,
 // and producers failing fast when Redis is away.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { HwayError } from '../errors.js';
 import { createIngress, IngressClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
-import { cleanup, freePort, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, freePort, quietLogger, REDIS, testRedis, testPrefix, wake, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS, NEVER_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('results');
 const keys = new Keys(prefix);
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 let client: IngressClient;
 let ingress: Ingress;
 const runs = new Map<string, number>();
@@ -21,9 +20,9 @@ const slowMayFinish = new Promise<void>((r) => (finishSlow = r));
 
 beforeAll(async () => {
   // Waiting for a result is ordinary work: a hang-only wait (tests of the client's timeout set their own).
-  client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+  client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
-    redis: REDIS_URL,
+    redis: REDIS,
     prefix,
     partitions: P,
     logger: quietLogger(),
@@ -47,8 +46,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   finishSlow();
-  await ingress.stop();
-  await client.close();
+  await ingress?.stop();
+  await client?.close();
   await cleanup(redis, prefix);
   await redis.quit();
 });
@@ -70,10 +69,10 @@ describe('results and replies', () => {
   });
 
   it('result(taskId) works from a new connection after the producer went away, with and without the key', async () => {
-    const first = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+    const first = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
     const id = await first.enqueue('add', { a: 20, b: 22 }, { key: 'vault-42' });
     await first.close();
-    const later = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+    const later = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
     try {
       await waitFor(async () => (await later.result(id, { key: 'vault-42' })) !== null, 'stored result');
       expect(await later.result(id)).toMatchObject({ ok: true, value: { sum: 42 } });
@@ -97,7 +96,7 @@ describe('results and replies', () => {
   });
 
   it('a task delivered again after its result was stored is answered from the store, not run twice', async () => {
-    const listener = new Redis(REDIS_URL);
+    const listener = testRedis();
     try {
       const replies: string[] = [];
       listener.on('message', (_c: string, m: string) => replies.push(m));
@@ -111,7 +110,7 @@ describe('results and replies', () => {
       const p = partitionOf('redelivered', P);
       const before = ingress.stats().answeredFromStore;
       await redis.xadd(keys.stream(p, 'default'), '*', 'i', 'redelivered', 'a', '1');
-      await redis.publish(keys.wakeChannel(p), 'q');
+      await wake(redis, keys.wakeChannel(p));
       await waitFor(() => ingress.stats().answeredFromStore > before, 'answered from store');
       expect(runs.get('redelivered')).toBe(1);
       await waitFor(() => replies.filter((m) => m.startsWith('redelivered ')).length === 2, 're-published reply');

@@ -1,7 +1,6 @@
 // Retries with exponential backoff, permanent errors straight to the dead letters, exhausted retries,
 // bad entries that must not crash the consumer, and the dead-letter operations.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { HwayError } from '../errors.js';
 import {
   countDeadLetters,
@@ -15,13 +14,13 @@ import {
   requeueDeadLetter,
   type Ingress,
 } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, quietLogger, REDIS, testRedis, testPrefix, wake, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('retries');
 const keys = new Keys(prefix);
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 const dl = { redis, prefix, partitions: P };
 let client: IngressClient;
 let ingress: Ingress;
@@ -37,9 +36,9 @@ function note(id: string): number[] {
 
 beforeAll(async () => {
   // Waiting for a result is ordinary work: a hang-only wait.
-  client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
+  client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger(), callTimeoutMs: HANG_MS });
   ingress = createIngress({
-    redis: REDIS_URL,
+    redis: REDIS,
     prefix,
     partitions: P,
     logger: quietLogger(),
@@ -75,8 +74,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ingress.stop();
-  await client.close();
+  await ingress?.stop();
+  await client?.close();
   await cleanup(redis, prefix);
   await redis.quit();
 });
@@ -126,7 +125,7 @@ describe('retries and dead letters', () => {
     await redis.xadd(keys.stream(p, 'default'), '*', 'i', 'bad-1', 'a', '1');
     await redis.xadd(keys.stream(p, 'critical'), '*', 'garbage', 'yes');
     await redis.xadd(keys.stream(p, 'low'), '*', 'i', 'ghost-task', 'a', '1');
-    await redis.publish(keys.wakeChannel(p), 'q');
+    await wake(redis, keys.wakeChannel(p));
     await waitFor(async () => (await inspectDeadLetter(dl, 'bad-1', { partition: p })) !== null, 'bad payload archived');
     expect((await inspectDeadLetter(dl, 'bad-1'))?.error?.code).toBe('E_BAD_PAYLOAD');
     await waitFor(() => ingress.stats().dropped >= 2, 'garbage entries dropped');

@@ -2,15 +2,14 @@
 // when that takes longer than the lease TTL), so no other node claims and re-runs them; then it
 // releases the leases and another node takes the partitions over.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { Redis } from 'ioredis';
 import { createIngress, IngressClient, Keys } from '../actors/ingress/index.js';
-import { cleanup, quietLogger, REDIS_URL, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
+import { HANG_ONLY, cleanup, quietLogger, REDIS, testRedis, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
 const P = 4;
 const prefix = testPrefix('shutdown');
 const keys = new Keys(prefix);
-const redis = new Redis(REDIS_URL);
+const redis = testRedis();
 
 afterAll(async () => {
   await cleanup(redis, prefix);
@@ -40,10 +39,10 @@ describe('graceful stop', () => {
     // Renewed every LEASE_MS / 3: a lease lapses only if node-a's renewals stall for 2/3 of it.
     const LEASE_MS = 1500;
     // The drain waits for in-flight tasks as long as they take (shutdownMs hang-only): here, until finish().
-    const common = { redis: REDIS_URL, prefix, partitions: P, leaseMs: LEASE_MS, shutdownMs: HANG_MS, logger: quietLogger() };
+    const common = { redis: REDIS, prefix, partitions: P, leaseMs: LEASE_MS, shutdownMs: HANG_MS, logger: quietLogger() };
     const a = createIngress({ ...common, nodeId: 'node-a', handlers: { long: handler('node-a') } });
     const b = createIngress({ ...common, nodeId: 'node-b', handlers: { long: handler('node-b') } });
-    const client = new IngressClient({ redis: REDIS_URL, prefix, partitions: P, logger: quietLogger() });
+    const client = new IngressClient({ redis: REDIS, ...HANG_ONLY, prefix, partitions: P, logger: quietLogger() });
     try {
       await a.start();
       expect(a.ownedPartitions()).toHaveLength(P);

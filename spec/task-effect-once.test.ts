@@ -4,16 +4,15 @@
 // the outcome) gets the stored outcome back and the effect is not applied a second time. A node that
 // no longer holds the partition writes nothing.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
-import { Redis } from 'ioredis';
 import type { NodeInternals } from '../actors/node.js';
 import { Keys } from '../actors/ingress/keys.js';
 import { partitionOf } from '../actors/ingress/partition.js';
 import { applyOnce } from '../storage/effects.js';
 import { HANG_MS } from './helpers/deadlines.js';
-import { REDIS, testCluster } from './helpers/node.js';
+import { testCluster, testRedis } from './helpers/node.js';
 
 const cluster = testCluster('effect-once', 4);
-const redis = new Redis(REDIS);
+const redis = testRedis();
 let node: NodeInternals;
 const runs = new Map<string, number>();
 

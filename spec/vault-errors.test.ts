@@ -2,12 +2,13 @@
 // (and its version) is what it was before the refused request.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { partitionOf } from '../actors/ingress/partition.js';
 import { inspectDeadLetter } from '../actors/ingress/index.js';
 import { HwayError } from '../errors.js';
-import { REDIS, testCluster } from './helpers/node.js';
+import { VaultStore } from '../storage/vault-store.js';
+import { testCluster, testRedis } from './helpers/node.js';
 import { errorCode } from './helpers/errors.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
@@ -28,10 +29,10 @@ beforeAll(async () => {
     authorize: async (task) => String((task.payload as { _account?: string })._account ?? '*'),
   });
   await node.start();
-  redis = new Redis(REDIS);
+  redis = testRedis();
 });
 afterAll(async () => {
-  await redis.quit();
+  await redis?.quit();
   await cluster.cleanup();
   await notFound.cleanup();
 });
@@ -42,7 +43,8 @@ function otherPartitionKey(vaultId: string): string {
   for (let i = 0; ; i++) if (partitionOf(`k${i}`, cluster.partitions) !== partitionOf(vaultId, cluster.partitions)) return `k${i}`;
 }
 
-const recordKey = (vaultId: string): string => `${cluster.prefix}:{${partitionOf(vaultId, cluster.partitions)}}:vault:${vaultId}`;
+// The store's own key names, so that the checks follow its layout.
+const recordKey = (vaultId: string, c = cluster): string => new VaultStore(redis, c.prefix).recordKey(partitionOf(vaultId, c.partitions), vaultId);
 
 test('E_BAD_PAYLOAD: malformed payloads are refused permanently, before any actor runs', async () => {
   const client = cluster.client();
@@ -83,23 +85,23 @@ test('E_VAULT_EXISTS and E_UNKNOWN_VAULT leave records as they were', async () =
   // delete removes the record and its address index; the vault is then unknown.
   await client.vault.delete('dup');
   expect(await redis.exists(recordKey('dup'))).toBe(0);
-  expect(await redis.exists(`${cluster.prefix}:addr:${v.addresses.eth}`)).toBe(0);
+  expect(await redis.exists(new VaultStore(redis, cluster.prefix).addressKey(v.addresses.eth))).toBe(0);
   expect(await errorCode(client.vault.sign('dup', digest))).toBe('E_UNKNOWN_VAULT');
 });
 
 test('E_WRONG_PASSWORD and E_NOT_FOUND on import create nothing; E_VAULT_EXISTS refuses before fetching', async () => {
   const client = cluster.client();
   await client.vault.generate('src');
-  const { cid } = await client.vault.export('src', 'right');
+  const { cid } = await client.vault.export('src', 'right password');
   expect(await errorCode(client.vault.import(cid, 'dst', 'wrong'))).toBe('E_WRONG_PASSWORD');
   expect(await redis.exists(recordKey('dst'))).toBe(0);
   const missing = 'bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy';
   await notFound.node({ ipfs: { timeoutMs: 1000 } }).start();
-  expect(await errorCode(notFound.client().vault.import(missing, 'dst', 'right'))).toBe('E_NOT_FOUND');
-  expect(await redis.exists(`${notFound.prefix}:{${partitionOf('dst', notFound.partitions)}}:vault:dst`)).toBe(0);
+  expect(await errorCode(notFound.client().vault.import(missing, 'dst', 'right password'))).toBe('E_NOT_FOUND');
+  expect(await redis.exists(recordKey('dst', notFound))).toBe(0);
   expect(await redis.exists(recordKey('dst'))).toBe(0);
-  expect(await errorCode(client.vault.import(cid, 'src', 'right'))).toBe('E_VAULT_EXISTS');
-  const ok = await client.vault.import(cid, 'dst', 'right');
+  expect(await errorCode(client.vault.import(cid, 'src', 'right password'))).toBe('E_VAULT_EXISTS');
+  const ok = await client.vault.import(cid, 'dst', 'right password');
   expect(ok.publicKey).toBe((await client.vault.info('src')).publicKey);
 });
 
@@ -109,7 +111,7 @@ test('E_FORBIDDEN: another account reaches neither the vault nor its key', async
   const before = await redis.hgetall(recordKey('acct-a'));
   expect(before.account).toBe('alice');
   for (const type of ['vault:sign', 'vault:refresh', 'vault:export', 'vault:info', 'vault:delete']) {
-    const payload = { vaultId: 'acct-a', _account: 'mallory', data: digest.toString('hex'), password: 'p' };
+    const payload = { vaultId: 'acct-a', _account: 'mallory', data: digest.toString('hex'), password: 'a long enough password' };
     expect(await errorCode(client.call(type, payload, { key: 'acct-a' }))).toBe('E_FORBIDDEN');
   }
   expect(await redis.hgetall(recordKey('acct-a'))).toEqual(before);

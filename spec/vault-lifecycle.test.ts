@@ -12,7 +12,7 @@ import { HwayClient } from '../actors/client.js';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { ethAddress } from '../enclaves/addresses.js';
 import { startProcess, stopProcess, type Child } from './helpers/processes.js';
-import { REDIS, testCluster } from './helpers/node.js';
+import { HANG_ONLY, REDIS, redisEnv, testCluster } from './helpers/node.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
 const cluster = testCluster('life');
@@ -60,14 +60,14 @@ test('generate → sign → verify → refresh → sign → export → import on
   second.dirs.push(dataDir);
   const addrs = (await node.ipfs()).multiaddrs();
   peer = await startProcess<{ multiaddrs: string[] }>('spec/fixtures/node-process.ts', {
-    HWAY_REDIS: REDIS,
+    ...redisEnv(),
     HWAY_PREFIX: second.prefix,
     HWAY_PARTITIONS: String(second.partitions),
     HWAY_DATA_DIR: dataDir,
     HWAY_MASTER_KEY: second.masterKey,
     HWAY_IPFS_PEERS: addrs.join(','),
   });
-  const remote = new HwayClient({ redis: REDIS, prefix: second.prefix, partitions: second.partitions, callTimeoutMs: HANG_MS });
+  const remote = new HwayClient({ redis: REDIS, ...HANG_ONLY, prefix: second.prefix, partitions: second.partitions, callTimeoutMs: HANG_MS });
   try {
     await expect(remote.vault.import(cid, 'alice-restored', 'wrong password')).rejects.toMatchObject({ code: 'E_WRONG_PASSWORD' });
     const imported = await remote.vault.import(cid, 'alice-restored', 'correct horse battery');

@@ -1,18 +1,18 @@
 // In-process nodes for tests: each test file gets its own key prefix (files run in parallel against
-// one Redis), a fresh master key and a temporary data directory; `cleanup` removes all three.
+// one Redis), a fresh master key and a temporary data directory; `cleanup` removes all three. The Redis
+// is the single one or, in the cluster pass, a Redis Cluster (see ./redis.ts).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { HwayClient } from '../../actors/client.js';
 import { createNode, type NodeInternals as HwayNode, type NodeOptions } from '../../actors/node.js';
 import { Keys } from '../../actors/ingress/keys.js';
 import { partitionOf } from '../../actors/ingress/partition.js';
 import { HANG_MS } from './deadlines.js';
-import { deleteKeys } from './redis.js';
+import { deleteKeys, HANG_ONLY, REDIS, testRedis } from './redis.js';
 
-export const REDIS = 'redis://127.0.0.1:6379';
+export { HANG_ONLY, ON_CLUSTER, REDIS, redisEnv, testRedis } from './redis.js';
 
 export interface TestCluster {
   prefix: string;
@@ -45,14 +45,14 @@ export function testCluster(name: string, partitions = 8): TestCluster {
       return n;
     },
     client(opts = {}) {
-      // Waiting for a task's result is ordinary work: the client gives up only after a hang-only wait.
-      const c = new HwayClient({ redis: REDIS, prefix, partitions, callTimeoutMs: HANG_MS, ...opts });
+      // Waiting for a task's result (and for Redis) is ordinary work: the client gives up only after a hang-only wait.
+      const c = new HwayClient({ redis: REDIS, prefix, partitions, callTimeoutMs: HANG_MS, ...HANG_ONLY, ...opts });
       clients.push(c);
       return c;
     },
     async fence(vaultId: string) {
       const partition = partitionOf(vaultId, partitions);
-      const r = new Redis(REDIS);
+      const r = testRedis();
       try {
         return { partition, fence: Number(await r.get(new Keys(prefix).epoch(partition))) };
       } finally {
@@ -62,7 +62,7 @@ export function testCluster(name: string, partitions = 8): TestCluster {
     async cleanup() {
       await Promise.all(clients.map((c) => c.close()));
       await Promise.all(nodes.map((n) => n.stop()));
-      const r = new Redis(REDIS);
+      const r = testRedis();
       await deleteKeys(r, prefix);
       await r.quit();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
