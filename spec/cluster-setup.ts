@@ -17,7 +17,9 @@ export default async function setup(): Promise<void> {
   // TypeScript sources), so the helper is loaded through tsx, as the fixture processes are.
   const { tsImport } = await import('tsx/esm/api');
   const { startCluster } = (await tsImport('./helpers/redis-cluster.ts', import.meta.url)) as typeof import('./helpers/redis-cluster.js');
-  const cluster = await startCluster();
+  // Nothing in this pass kills a node: a long node timeout keeps a busy machine (a node answering the
+  // cluster bus late) from being taken for a failed master and failed over in the middle of the run.
+  const cluster = await startCluster({ nodeTimeoutMs: 15_000 });
   globalThis.__HWAY_TEST_CLUSTER__ = cluster;
   process.env.HWAY_TEST_REDIS_CLUSTER = cluster.seedList;
   process.stderr.write(`\nRedis Cluster for this run: ${cluster.seedList} (masters ${(await cluster.masters()).join(',')}; up in ${Date.now() - t0} ms)\n`);

@@ -147,7 +147,10 @@ function parseNodes(text: string): NodeLine[] {
     });
 }
 
-const isFailed = (n: NodeLine): boolean => n.flags.includes('fail') || n.flags.includes('fail?') || n.flags.includes('noaddr');
+/** Failed by the cluster's agreement (FAIL), not merely suspected by one node (PFAIL, "fail?"). */
+const isFailed = (n: NodeLine): boolean => n.flags.includes('fail') || n.flags.includes('noaddr');
+/** Failed or suspected: a node of a healthy cluster is neither. */
+const isSuspect = (n: NodeLine): boolean => isFailed(n) || n.flags.includes('fail?');
 
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
@@ -159,9 +162,13 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
 }
 
 // sh runs the server in the background and waits for it (exiting with its status); a second
-// background job reads our pipe (saved on fd 3: an asynchronous list's stdin is /dev/null) and kills
-// the server when the pipe reaches end of file, i.e. when this process is gone.
-const WRAPPER = 'exec 3<&0; redis-server "$@" </dev/null 3<&- & pid=$!; (cat <&3 >/dev/null; kill -9 $pid 2>/dev/null) & wait $pid';
+// background job reads our pipe (saved on fd 3: an asynchronous list's stdin is /dev/null) and, when
+// the pipe reaches end of file (this process is gone without stop()), kills the server and removes its
+// files, and the directory once the other nodes' watchers have emptied it.
+const WRAPPER =
+  'exec 3<&0; redis-server "$@" </dev/null 3<&- & pid=$!; ' +
+  '(cat <&3 >/dev/null; kill -9 $pid 2>/dev/null; rm -f "$RC_DIR/nodes-$RC_PORT.conf" "$RC_DIR/redis-$RC_PORT.log" "$RC_DIR/dump-$RC_PORT.rdb" "$RC_DIR"/temp-*.rdb; for i in 1 2 3 4 5; do rmdir "$RC_DIR" 2>/dev/null && break; sleep 1; done) & ' +
+  'wait $pid';
 
 function spawnNode(dir: string, port: number, busPort: number, nodeTimeoutMs: number): NodeProc {
   const args = [
@@ -174,11 +181,17 @@ function spawnNode(dir: string, port: number, busPort: number, nodeTimeoutMs: nu
     '--save', '',
     '--appendonly', 'no',
     '--dir', dir,
+    // A replica stores what its master sends it (full sync) as an RDB file: one per node.
+    '--dbfilename', `dump-${port}.rdb`,
     '--daemonize', 'no',
     '--logfile', join(dir, `redis-${port}.log`),
   ];
   // detached: its own process group, so that stop() can kill the sh, the server and the watcher at once.
-  const sh = spawn('sh', ['-c', WRAPPER, 'redis-node', ...args], { detached: true, stdio: ['pipe', 'ignore', 'ignore'] });
+  const sh = spawn('sh', ['-c', WRAPPER, 'redis-node', ...args], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+    env: { ...process.env, RC_DIR: dir, RC_PORT: String(port) },
+  });
   sh.stdin!.on('error', () => undefined);
   const n: NodeProc = { port, busPort, sh, exited: Promise.resolve() };
   n.exited = new Promise<void>((resolve) => {
@@ -252,7 +265,7 @@ async function healthy(nodes: NodeProc[], mastersWanted: number, replicas: numbe
     const view = await tryAsk(n.port, 'CLUSTER', 'NODES');
     if (view === null) return false;
     const lines = parseNodes(view);
-    if (lines.length !== nodes.length || lines.some((l) => isFailed(l) || l.flags.includes('handshake'))) return false;
+    if (lines.length !== nodes.length || lines.some((l) => isSuspect(l) || l.flags.includes('handshake'))) return false;
     // This node's view agrees on the topology: every master with slots has its replicas.
     const masterIds = lines.filter((l) => l.flags.includes('master') && l.slots > 0).map((l) => l.id);
     if (masterIds.length !== mastersWanted) return false;
