@@ -69,6 +69,8 @@ export interface Loaded {
 /** What to read of one partition in a fetch round. */
 export interface FetchAsk {
   p: number;
+  /** The fencing epoch under which this consumer holds p's lease: a fetch without the lease gets nothing. */
+  epoch: number;
   /** Entries wanted per lane (0: do not read the lane). */
   counts: [number, number, number];
   /** Lanes the consumer believes exhausted: read only if the others come back short. */
@@ -111,6 +113,11 @@ export class QueueStore {
     return this.durability ? runScriptDurably(this.redis, c.name, c.keys, c.args, this.durability) : runScript(this.redis, c.name, c.keys, c.args);
   }
 
+  /** The lease value this consumer holds under `epoch` (storage/lease-store.ts writes it). */
+  private leaseValue(epoch: number): string {
+    return `${this.consumer}|${epoch}`;
+  }
+
   // ---- producers ----
 
   private enqueueCall(p: number, tasks: NewTask[]): ScriptCall {
@@ -151,8 +158,8 @@ export class QueueStore {
     const calls = asks.map(
       (a): ScriptCall => ({
         name: 'fetch',
-        keys: [...this.keys.streams(a.p), this.keys.idle(a.p)],
-        args: [GROUP, this.consumer, a.counts[0], a.counts[1], a.counts[2], ...a.exhausted.map((x) => (x ? '1' : '0'))],
+        keys: [...this.keys.streams(a.p), this.keys.idle(a.p), this.keys.lease(a.p)],
+        args: [GROUP, this.consumer, a.counts[0], a.counts[1], a.counts[2], ...a.exhausted.map((x) => (x ? '1' : '0')), this.leaseValue(a.epoch)],
       }),
     );
     return (await runBatch(this.redis, calls)).map(([err, val]) => {
@@ -162,9 +169,10 @@ export class QueueStore {
     });
   }
 
-  /** XAUTOCLAIM one page of a lane's pending entries idle at least minIdleMs. */
-  async claim(p: number, lane: Lane, cursor: string, count: number, minIdleMs: number): Promise<{ next: string; delivered: Delivered[] }> {
-    const [next, rows] = (await runScript(this.redis, 'claim', [this.keys.streams(p)[lane]], [GROUP, this.consumer, cursor, count, lane + 1, minIdleMs])) as [string, Row[]];
+  /** XAUTOCLAIM one page of a lane's pending entries idle at least minIdleMs (fenced by the lease, as fetch). */
+  async claim(p: number, epoch: number, lane: Lane, cursor: string, count: number, minIdleMs: number): Promise<{ next: string; delivered: Delivered[] }> {
+    const keys = [this.keys.streams(p)[lane], this.keys.lease(p)];
+    const [next, rows] = (await runScript(this.redis, 'claim', keys, [GROUP, this.consumer, cursor, count, lane + 1, minIdleMs, this.leaseValue(epoch)])) as [string, Row[]];
     return { next, delivered: rows.map(toDelivered) };
   }
 

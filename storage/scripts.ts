@@ -12,12 +12,12 @@ type ScriptFn = (...args: Arg[]) => Promise<unknown>;
  * the caller passes exactly N keys; a name without a count takes a variable number (sent first).
  * Every key a script touches is declared (Redis Cluster checks that they share a slot): where a
  * script's keys depend on data (the task ids in a stream), the data is read by one script and the
- * keys declared to the next (fetch-4/claim-1 then load, due-1 then promote).
+ * keys declared to the next (fetch-5/claim-2 then load, due-1 then promote).
  */
 const FILES = [
   'enqueue_many',
-  'fetch-4',
-  'claim-1',
+  'fetch-5',
+  'claim-2',
   'load',
   'complete_many',
   'fail-5',

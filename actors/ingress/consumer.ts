@@ -11,13 +11,13 @@
 //   outcomes.ts    results and failures written with their acknowledgement
 //   ../../storage/queue-store.ts  every Redis call of the queues
 //
-// Flow of an entry: fetch-4.lua delivers it (XREADGROUP) and load.lua loads its task into a lane
+// Flow of an entry: fetch-5.lua delivers it (XREADGROUP) and load.lua loads its task into a lane
 // buffer; the scheduler picks a lane; if the entry's key already has a task running, the entry waits
 // in that key's FIFO (it does not take a concurrency slot); otherwise it runs. Its outcome is written
 // by complete_many.lua (batched per partition and event-loop turn) or fail-5.lua, which store/publish
 // and XACK in one atomic step. Only then does the key's next task start.
 //
-// Wake-ups are pushed, not polled: when fetch-4.lua finds a partition empty it sets the partition's
+// Wake-ups are pushed, not polled: when fetch-5.lua finds a partition empty it sets the partition's
 // idle flag atomically; the next enqueue deletes the flag and publishes on the partition's wake
 // channel, to which the owner is subscribed. A periodic pass (every few seconds) covers lost messages.
 import { randomUUID } from 'node:crypto';

@@ -104,10 +104,10 @@ export class Reader {
   }
 
   /**
-   * One round of fetch-4.lua over `chosen`, asking `perLane[i]` entries of each lane that has room,
+   * One round of fetch-5.lua over `chosen`, asking `perLane[i]` entries of each lane that has room,
    * then one load.lua per partition for what was delivered. A full lane is asked for nothing, except
    * for one entry when the partition believes it exhausted: a partition can then only look exhausted
-   * in all three lanes after a fetch that read all three, which is when fetch-4.lua arms its idle flag.
+   * in all three lanes after a fetch that read all three, which is when fetch-5.lua arms its idle flag.
    */
   async fetchFrom(chosen: Part[], perLane: number[], wasHot?: Set<Part>): Promise<void> {
     const lanes = this.held.needs(this.o.bufTarget);
@@ -117,6 +117,7 @@ export class Reader {
       const asks = chosen.map(
         (part): FetchAsk => ({
           p: part.p,
+          epoch: part.epoch,
           counts: lanes.map((need, i) => (need > 0 ? Math.max(1, perLane[i]!) : part.exhausted[i] ? 1 : 0)) as [number, number, number],
           exhausted: part.exhausted,
         }),
@@ -204,7 +205,7 @@ export class Reader {
       let cursor = '0-0';
       do {
         if (!still()) return;
-        const page = await this.store.claim(part.p, lane, cursor, CLAIM_BATCH, minIdleMs);
+        const page = await this.store.claim(part.p, part.epoch, lane, cursor, CLAIM_BATCH, minIdleMs);
         cursor = page.next;
         // Entries running or buffered here are not loaded again (that would mark them active twice).
         const fresh = page.delivered.filter((d) => d.id === null || !this.held.has(part, d.lane, d.entryId));

@@ -1,5 +1,5 @@
 -- include: _lib.lua
--- Load the tasks of entries just delivered by fetch-4.lua or claim-1.lua, and settle those that need
+-- Load the tasks of entries just delivered by fetch-5.lua or claim-2.lua, and settle those that need
 -- no run, atomically with marking the others active: a task whose result is already stored (it was
 -- delivered again after a crash or a timeout) is acknowledged and its stored result re-published
 -- instead of running it twice; an entry whose task record is gone is acknowledged and dropped.

@@ -3,8 +3,10 @@
 -- Only the lease owner calls this: with min-idle-time 0 on taking a partition over, and with a long
 -- one as a periodic sweep for entries whose outcome could not be written. Like fetch-4.lua it returns
 -- entries only; load.lua loads their tasks.
--- KEYS[1] stream; ARGV: group, consumer, cursor, count, priority index, min idle ms
+-- KEYS[1] stream, KEYS[2] the partition's lease; ARGV: group, consumer, cursor, count, priority index,
+-- min idle ms, the lease value the consumer holds (fenced like fetch-5.lua)
 -- Returns {nextCursor, rows}; rows: {prio, entryId, taskId|false, attempt}
+if redis.call('GET', KEYS[2]) ~= ARGV[7] then return redis.error_reply('E_STALE_EPOCH lease not held') end
 local r = redis.pcall('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[6] or '0'), ARGV[3], 'COUNT', ARGV[4])
 if type(r) == 'table' and r.err then
   if string.find(r.err, 'NOGROUP', 1, true) then

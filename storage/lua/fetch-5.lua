@@ -1,13 +1,17 @@
 -- include: _lib.lua
 -- Deliver new entries of one partition to a consumer, up to a count per priority. Only the stream
 -- entries: the consumer loads their tasks with load.lua, whose keys it can then declare.
--- KEYS[1..3] streams critical/default/low, KEYS[4] idle flag
+-- KEYS[1..3] streams critical/default/low, KEYS[4] idle flag, KEYS[5] the partition's lease
 -- ARGV: group, consumer, count critical, count default, count low,
---       then per priority '1' if the consumer believes it exhausted
+--       then per priority '1' if the consumer believes it exhausted, then the lease value it holds
+-- Fenced: a consumer whose lease has moved on (expired while it was busy, or taken again under a new
+-- epoch) gets nothing: entries it pulled now would sit in its pending list while the partition's
+-- current owner ran later ones of the same key first.
 -- Lanes believed exhausted are read only when every other lane came back short, so that a busy
 -- lane costs one XREADGROUP per fetch. When all three lanes were read and all came back short, the
 -- idle flag is set in the same atomic step, so that the next enqueue publishes a wake-up.
 -- Returns {shortMask, rows, readMask}; rows: {prio, entryId, taskId|false, attempt}
+if redis.call('GET', KEYS[5]) ~= ARGV[9] then return redis.error_reply('E_STALE_EPOCH lease not held') end
 local group, consumer = ARGV[1], ARGV[2]
 local out, short, readm = {}, 0, 0
 
