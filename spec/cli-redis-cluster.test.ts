@@ -18,13 +18,12 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { HwayError } from '../errors.js';
 import { closeConnection, connect } from '../storage/redis.js';
 import { preflight, probeKeys, redisSourceFrom } from '../storage/redis-preflight.js';
 import { cliEnv, closedPort, hway, HWAY, ROOT, type CliError, type CliResult } from './helpers/cli.js';
 import { HANG_MS, pollUntil } from './helpers/deadlines.js';
-import { startCluster, type LocalCluster } from './helpers/redis-cluster.js';
+import { startCluster, tryAsk, type LocalCluster } from './helpers/redis-cluster.js';
 import { REDIS_URL } from './helpers/redis.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hway-cli-rc-'));
@@ -35,20 +34,6 @@ const P = 4;
 interface LoneNode {
   port: number;
   stop(): Promise<void>;
-}
-
-async function ask(port: number, ...args: string[]): Promise<string | null> {
-  const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, enableOfflineQueue: false });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    const [cmd, ...rest] = args as [string, ...string[]];
-    return String(await r.call(cmd, ...rest));
-  } catch {
-    return null;
-  } finally {
-    r.disconnect();
-  }
 }
 
 async function startLoneNode(): Promise<LoneNode> {
@@ -67,7 +52,7 @@ async function startLoneNode(): Promise<LoneNode> {
   try {
     await pollUntil(async () => {
       if (proc.exitCode !== null) throw new Error(`redis-server on port ${port} exited with ${proc.exitCode}`);
-      return (await ask(port, 'PING')) === 'PONG';
+      return (await tryAsk(port, 'PING')) === 'PONG';
     }, `the lone cluster-enabled redis-server on port ${port} to answer`);
   } catch (e) {
     await stop();
@@ -92,7 +77,7 @@ beforeAll(async () => {
   await down!.killMaster(killed);
   const survivors = down!.ports.filter((p) => p !== killed);
   await pollUntil(async () => {
-    for (const p of survivors) if (!/^cluster_state:fail\b/m.test((await ask(p, 'CLUSTER', 'INFO')) ?? '')) return false;
+    for (const p of survivors) if (!/^cluster_state:fail\b/m.test((await tryAsk(p, 'CLUSTER', 'INFO')) ?? '')) return false;
     return true;
   }, `the survivors of a killed master (${killed}) to say cluster_state:fail`, { intervalMs: 100 });
 });

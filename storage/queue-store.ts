@@ -6,7 +6,7 @@
 // letters and an idle flag, all under the hash tag {p}, so each script touches one cluster slot.
 import type { Redis } from 'ioredis';
 import { GROUP, PRIORITIES, type Keys, type Priority } from '../actors/ingress/keys.js';
-import { runBatch, runScript, runScriptDurably, type Durability, type Reply, type ScriptCall } from './scripts.js';
+import { runBatch, runScript, runScriptDurably, type Durability, type ScriptCall } from './scripts.js';
 
 /** Lane index: 0 critical, 1 default, 2 low. */
 export type Lane = 0 | 1 | 2;
@@ -329,4 +329,3 @@ function decodeEnqueue(val: unknown): EnqueueReply[] {
   return (val as Array<[number, string]>).map(([created, state]) => ({ created: created === 1, state }));
 }
 
-export type { Reply };

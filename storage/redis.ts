@@ -94,8 +94,8 @@ export function connect(src: RedisSource, overrides: RedisOptions, opts: { shard
     conn = clusterConnection(seeds, src.options.redisOptions ?? {}, overrides, opts.sharded ?? false) as unknown as Redis;
   } else {
     const url = typeof src === 'string' ? src : undefined;
-    const opts: RedisOptions = typeof src === 'string' ? {} : src instanceof Redis ? { ...src.options } : { ...src };
-    const merged: RedisOptions = { ...opts, ...overrides };
+    const base: RedisOptions = typeof src === 'string' ? {} : src instanceof Redis ? { ...src.options } : { ...src };
+    const merged: RedisOptions = { ...base, ...overrides };
     conn = url ? new Redis(url, merged) : new Redis(merged);
   }
   // Scripts are defined before the first command: an auto-pipeline created before defineCommand lacks

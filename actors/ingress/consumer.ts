@@ -121,6 +121,7 @@ class IngressImpl implements Ingress {
   private readonly counters = { completed: 0, retried: 0, archived: 0, answeredFromStore: 0, dropped: 0 };
   private readonly table = new PartitionTable();
   private readonly held = new HeldTasks();
+  private readonly sched: PriorityScheduler;
 
   private conn!: Redis;
   private sub!: Redis;
@@ -149,8 +150,8 @@ class IngressImpl implements Ingress {
     const concurrency = opts.concurrency ?? 10;
     if (!Number.isInteger(this.P) || this.P < 1) throw new RangeError('partitions must be a positive integer');
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    // Validate the weights now (the scheduler throws on bad ones), not at start().
-    new PriorityScheduler(opts.weights ?? DEFAULT_WEIGHTS, opts.strict ?? false);
+    // Made now, so that bad weights throw here rather than at start().
+    this.sched = new PriorityScheduler(opts.weights ?? DEFAULT_WEIGHTS, opts.strict ?? false);
   }
 
   register(type: string, handler: Handler): void {
@@ -196,8 +197,7 @@ class IngressImpl implements Ingress {
       this.log,
       pump,
     );
-    const sched = new PriorityScheduler(o.weights ?? DEFAULT_WEIGHTS, o.strict ?? false);
-    this.dispatcher = new Dispatcher(concurrency, maxHeld, this.held, this.table, sched, this.executor, this.log, () => void this.reader.refill());
+    this.dispatcher = new Dispatcher(concurrency, maxHeld, this.held, this.table, this.sched, this.executor, this.log, () => void this.reader.refill());
     this.wakeups = new Wakeups(this.sub, this.keys, this.log, (p, kind) => this.onWake(p, kind));
   }
 

@@ -111,7 +111,8 @@ async function ask(port: number, ...args: string[]): Promise<string> {
   }
 }
 
-async function tryAsk(port: number, ...args: string[]): Promise<string | null> {
+/** As ask(), but null when the node does not answer. */
+export async function tryAsk(port: number, ...args: string[]): Promise<string | null> {
   try {
     return await ask(port, ...args);
   } catch {
