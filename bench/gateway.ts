@@ -43,7 +43,7 @@ const quiet = winston.createLogger({ level: 'error', transports: [new winston.tr
 const sk = secp256k1.utils.randomSecretKey();
 const address = addressesOf(secp256k1.getPublicKey(sk, false)).eth;
 
-/** Asks the wallet directly: one PUBLISH to its channel, its answer on ours. No auth, no routing. */
+/** Asks the wallet directly: one SPUBLISH to its channel, its answer on ours. No auth, no routing. */
 class Direct {
   private readonly pub = new Redis(REDIS, { enableAutoPipelining: true });
   private readonly sub = new Redis(REDIS);
@@ -61,7 +61,7 @@ class Direct {
   sign(digest: Uint8Array): Promise<boolean> {
     const id = randomUUID();
     const p = new Promise<boolean>((resolve) => this.waiting.set(id, resolve));
-    void this.pub.publish(
+    void this.pub.spublish(
       keys.toConn(this.connId),
       JSON.stringify({ t: 'sign', id, reply: this.channel, address, bytes: Buffer.from(digest).toString('hex'), meta: { type: 'raw' }, deadline: Date.now() + 20_000 }),
     );

@@ -10,6 +10,7 @@ import { GatewayClient } from '../actors/gateway/producer.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { GwKeys } from '../actors/gateway/keys.js';
 import { wasmVerifier } from '../actors/gateway/verify.js';
+import { listenOnConn } from '../actors/gateway/wallet-channel.js';
 import { addressMatchesKey } from '../enclaves/addresses.js';
 import { HANG_MS } from './helpers/deadlines.js';
 import { REDIS, testRedis, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
@@ -30,10 +31,10 @@ const keyA = newKey();
 class RawWallet {
   readonly conn = randomUUID();
   readonly frames: Array<Record<string, unknown>> = [];
-  private readonly sub = testRedis();
+  private readonly sub = testRedis({}, { sharded: true });
   async open(): Promise<void> {
-    this.sub.on('message', (_c: string, m: string) => this.frames.push(JSON.parse(m) as Record<string, unknown>));
-    await this.sub.subscribe(keys.toConn(this.conn));
+    this.sub.on('smessage', (_c: string, m: string) => this.frames.push(JSON.parse(m) as Record<string, unknown>));
+    await listenOnConn(this.sub, [keys.toConn(this.conn)], HANG_MS);
   }
   async send(f: unknown): Promise<void> {
     await redis.xadd(keys.hello(), '*', 'f', typeof f === 'string' ? f : JSON.stringify(f));

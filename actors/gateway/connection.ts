@@ -7,7 +7,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { backoff, connect, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
+import { backoff, connect, type RedisSource } from '../../storage/redis.js';
+import { listenOnConn, unlistenConn } from './wallet-channel.js';
 import { parseJson, parseToWallet, type ConnFrame, type JsonValue, type ToWalletFrame, type WalletKind } from './frames.js';
 import { GwKeys } from './keys.js';
 import { runScript } from '../../storage/scripts.js';
@@ -89,10 +90,11 @@ export abstract class GatewayConnection extends EventEmitter {
     this.maxConcurrent = opts.maxConcurrent ?? 16;
     this.maxQueue = opts.maxQueue ?? 256;
     this.cmd = connect(opts.redis, { maxRetriesPerRequest: 1, enableOfflineQueue: false, commandTimeout: 2000, retryStrategy: backoff, lazyConnect: true });
-    this.sub = connect(opts.redis, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: backoff, lazyConnect: true });
+    // Frames from the gateway come on this connection's shard channel (wallet-channel.ts).
+    this.sub = connect(opts.redis, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: backoff, lazyConnect: true }, { sharded: true });
     this.cmd.on('error', (e: Error) => this.log.debug('redis error', { error: e.message }));
     this.sub.on('error', (e: Error) => this.log.debug('redis error (subscriber)', { error: e.message }));
-    this.sub.on('message', (ch: string, msg: string) => this.onFrame(ch, msg));
+    this.sub.on('smessage', (ch: string, msg: string) => this.onFrame(ch, msg));
     this.sub.on('ready', () => {
       if (this.subFirstReady) {
         this.subFirstReady = false;
@@ -196,9 +198,9 @@ export abstract class GatewayConnection extends EventEmitter {
     const old = this.connId;
     this.connId = randomUUID();
     this.round = 0;
-    if (old) await this.sub.unsubscribe(this.keys.toConn(old)).catch(() => undefined);
+    if (old) await unlistenConn(this.sub, this.keys.toConn(old)).catch(() => undefined);
     // Subscribe before saying hello: the challenge is published, not stored.
-    await subscribeWhenReady(this.sub, [this.keys.toConn(this.connId)], this.handshakeTimeoutMs);
+    await listenOnConn(this.sub, [this.keys.toConn(this.connId)], this.handshakeTimeoutMs);
     const nonce = randomBytes(32);
     return this.handshakeRound(
       { t: 'hello', conn: this.connId, kind: this.kind, token: this.opts.token ?? '', nonce: nonce.toString('hex'), targets: this.targets },

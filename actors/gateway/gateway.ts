@@ -2,7 +2,7 @@
 // Redis, so any node can serve any producer and answer any wallet.
 //
 //   wallet ──XADD <p>:gw:hello──▶ one node (group "gw")          handshake: hello → challenge → prove → welcome
-//   wallet ◀──PUBLISH <p>:gw:to:<conn>── node                   challenges, sign/proof requests, cancels
+//   wallet ◀──SPUBLISH <p>:gw:to:<conn>── node                  challenges, sign/proof requests, cancels
 //   wallet ──PUBLISH <p>:gw:reply:<node>──▶ node                 answers
 //   producer ──LPUSH <p>:gw:req[:<node>]──▶ node (BLMPOP)         auth, rate limit, route, deadline
 //   producer ◀──PUBLISH <p>:gw:res:<client>── node
@@ -13,13 +13,14 @@
 // the caller). A list popped by any node gives exactly-once pickup, no node discovery, and leaves a
 // request for another node if one dies before popping it; auth, limits and deadlines still apply.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
 import { backoff, connect, isCluster, nodeConnection, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
+import { listenerCounts, sendToConn } from './wallet-channel.js';
 import {
   MINER_RE,
   MAX_SIGN_BYTES,
@@ -502,10 +503,10 @@ class GatewayNode implements Gateway {
     if (ids.length === 0) return;
     const pipe = this.cmd.pipeline();
     for (const id of ids) pipe.exists(this.keys.conn(id));
-    // Subscriber counts that cannot be had (a cluster node away) evict nobody; missed heartbeats still do.
+    // Listener counts that cannot be had (a cluster master away) evict nobody; missed heartbeats still do.
     const [res, numsub] = await Promise.all([
       pipe.exec().then((r) => r ?? []),
-      subscriberCounts(this.fast, ids.map((id) => this.keys.toConn(id)), Math.max(1000, this.heartbeatMs)).catch(() => undefined),
+      listenerCounts(this.fast, ids.map((id) => this.keys.toConn(id)), Math.max(1000, this.heartbeatMs)).catch(() => undefined),
     ]);
     for (let i = 0; i < ids.length; i++) {
       const alive = res[i]?.[1] === 1;
@@ -548,7 +549,7 @@ class GatewayNode implements Gateway {
   }
 
   private async toWallet(conn: string, f: ToWalletFrame): Promise<number> {
-    return this.cmd.publish(this.keys.toConn(conn), JSON.stringify(f));
+    return sendToConn(this.cmd, this.keys.toConn(conn), JSON.stringify(f));
   }
 
   // ---------------------------------------------------------------- routes
@@ -810,15 +811,19 @@ class GatewayNode implements Gateway {
       }
       tried.add(c.conn);
       if (tried.size > 1) this.counters.failovers++;
-      // The first attempt charges the limits and publishes in one script; failovers only publish.
+      // The first attempt charges the limits and publishes in one script; failovers only publish. On
+      // a Redis Cluster the charge and the publish are two calls: the buckets sit in the account's
+      // slot and the wallet's shard channel in its own, and a script may touch only one slot.
       let refusedByLimits = false;
+      const refused = (e: unknown): never => {
+        refusedByLimits = true;
+        throw e;
+      };
       const publish = charge.done
-        ? (ch: string, m: string) => this.fast.publish(ch, m)
-        : (ch: string, m: string) =>
-            charge.take({ channel: ch, message: m }).catch((e: unknown) => {
-              refusedByLimits = true;
-              throw e;
-            });
+        ? (ch: string, m: string) => sendToConn(this.fast, ch, m)
+        : isCluster(this.fast)
+          ? (ch: string, m: string) => charge.take().then(() => sendToConn(this.fast, ch, m), refused)
+          : (ch: string, m: string) => charge.take({ channel: ch, message: m }).catch(refused);
       try {
         const r = await this.attempt(c, deadline, frame, publish);
         return await accept(r, c);
@@ -866,16 +871,8 @@ class GatewayNode implements Gateway {
       };
       publish(channel, JSON.stringify(frame(id, c))).then(
         (receivers) => {
-          if (receivers > 0) return;
-          if (!isCluster(this.fast)) return gone();
-          // A cluster's PUBLISH counts only the subscribers on the node that published (it reached
-          // the others too): ask every node. When that fails, the attempt's timeout decides.
-          subscriberCounts(this.fast, [channel], 1000).then(
-            ([n]) => {
-              if (n === 0) gone();
-            },
-            () => undefined,
-          );
+          // A shard channel's count is the whole count, on one Redis and on a cluster (wallet-channel.ts).
+          if (receivers === 0) gone();
         },
         (e: unknown) => {
           const p = this.pending.get(id);
@@ -941,28 +938,6 @@ class Charge {
   take(publish?: { channel: string; message: string }): Promise<number> {
     this.done = true;
     return this.limiter.take(this.claims.account, this.claims.jti, 1, publish);
-  }
-}
-
-/**
- * Subscribers of each channel, across the whole deployment. PUBSUB NUMSUB, like PUBLISH's receiver
- * count, counts only the clients of the node that answers; a cluster client subscribes on any node
- * (master or replica), so there every node is asked and the counts are summed. Rejects when a node
- * does not answer within `ms` (a count would then be too low).
- */
-async function subscriberCounts(conn: Redis, channels: string[], ms: number): Promise<number[]> {
-  const nodes: Redis[] = isCluster(conn) ? (conn as unknown as Cluster).nodes('all') : [conn];
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HwayError('E_TIMEOUT', `PUBSUB NUMSUB did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    const replies = await Promise.race([Promise.all(nodes.map((n) => n.call('PUBSUB', 'NUMSUB', ...channels) as Promise<Array<string | number>>)), late]);
-    const counts = new Array<number>(channels.length).fill(0);
-    for (const r of replies) for (let i = 0; i < channels.length; i++) counts[i]! += Number(r[2 * i + 1] ?? 0);
-    return counts;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

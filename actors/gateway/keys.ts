@@ -18,9 +18,12 @@
 //   <p>:{gw}:req  /  <p>:{gw}:req:<nodeId>  lists of producer requests (any node / one node), BLMPOP
 //   <p>:{gw}:nodes                       zset of live gateway nodes (score = expiry ms), for producers
 //   <p>:{gw}:sweep                       the sweeper's short lock
+//   <p>:gw:to:<connId>                   node → wallet: a shard channel (SPUBLISH/SSUBSCRIBE) in the
+//                                        slot of its own name, so its listener count is exact on a
+//                                        cluster too (wallet-channel.ts)
 //   channels (plain PUBLISH/SUBSCRIBE, which a cluster broadcasts to every node; not keys, no slot):
-//             <p>:gw:to:<connId> (node → wallet), <p>:gw:reply:<nodeId> (wallet → node),
-//             <p>:gw:res:<clientId> (node → producer), <p>:gw:events (routes changed)
+//             <p>:gw:reply:<nodeId> (wallet → node), <p>:gw:res:<clientId> (node → producer),
+//             <p>:gw:events (routes changed)
 //   <p>:tok:issued / <p>:tok:revoked     hashes jti → record; channel <p>:tok:revoked. Each is only ever
 //                                        used alone in a command (in whatever slot it hashes to)
 //   <p>:rl:{<account>}:t:<jti> / <p>:rl:{<account>}:a   token buckets (one hash slot per account)

@@ -57,7 +57,8 @@ export class RateLimiter {
   /**
    * Charge `cost` to the token and the account; throws RateLimitedError or E_REDIS_UNAVAILABLE.
    * With `publish`, the message is published in the same script when (and only when) the request is
-   * allowed; resolves to the number of receivers (0 without `publish`).
+   * allowed (SPUBLISH to a wallet's shard channel; one Redis only, see ratelimit-2.lua); resolves to
+   * the number of listeners that got it (0 without `publish`).
    */
   async take(account: string, jti: string, cost = 1, publish?: { channel: string; message: string }): Promise<number> {
     let res: unknown;

@@ -46,9 +46,12 @@ function optionsOf(url: string): RedisOptions {
  */
 export const HANG_ONLY = { unavailableAfterMs: HANG_MS, commandTimeoutMs: HANG_MS } as const;
 
-/** A plain command connection to the tests' Redis (a Cluster client, typed as Redis, on the cluster). */
-export function testRedis(overrides: RedisOptions = {}): Redis {
-  return connect(REDIS, overrides);
+/**
+ * A plain command connection to the tests' Redis (a Cluster client, typed as Redis, on the cluster).
+ * `sharded`: it will SSUBSCRIBE (a cluster client needs to know before it connects).
+ */
+export function testRedis(overrides: RedisOptions = {}, opts: { sharded?: boolean } = {}): Redis {
+  return connect(REDIS, overrides, opts);
 }
 
 /**

@@ -4,8 +4,9 @@
 -- ARGV[1] token rate/s  ARGV[2] token burst  ARGV[3] account rate/s  ARGV[4] account burst  ARGV[5] cost
 -- ARGV[6], ARGV[7] (optional) channel and message: published only when the request is allowed, so
 -- that the gateway charges the buckets and hands a request to a wallet in one round trip.
--- Returns {allowed (1|0), retry-after ms, receivers of the publish (0 when none was asked)}. On a Redis
--- Cluster the publish reaches every node's subscribers, but the count is only of this node's.
+-- The message goes to a wallet's shard channel (SPUBLISH; see actors/gateway/wallet-channel.ts). Only
+-- on one Redis: on a cluster the channel's slot is not the buckets' slot, and the gateway publishes apart.
+-- Returns {allowed (1|0), retry-after ms, listeners that got the message (0 when none was asked)}.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cost = tonumber(ARGV[5])
@@ -37,5 +38,5 @@ save(KEYS[1], t1, tr, tb)
 save(KEYS[2], t2, ar, ab)
 if wait ~= 0 then return {0, wait, 0} end
 local receivers = 0
-if ARGV[6] then receivers = redis.call('PUBLISH', ARGV[6], ARGV[7]) end
+if ARGV[6] then receivers = redis.call('SPUBLISH', ARGV[6], ARGV[7]) end
 return {1, 0, receivers}
