@@ -13,7 +13,7 @@ const dist = join(root, 'dist');
 
 const ASSETS = [
   ['storage/lua', (f) => f.endsWith('.lua')],
-  ['enclaves', (f) => f === 'vault.wasm' || f === 'pool-worker.mjs' || f === 'quiet-wasi.mjs' || f === 'quiet-wasi.d.mts'],
+  ['enclaves', (f) => f === 'vault.wasm' || f === 'vault-kdf.wasm' || f === 'pool-worker.mjs' || f === 'quiet-wasi.mjs' || f === 'quiet-wasi.d.mts'],
 ];
 
 rmSync(dist, { recursive: true, force: true });

@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'E_BAD_PAYLOAD'
   | 'E_CORRUPT'
   | 'E_WRONG_PASSWORD'
+  | 'E_WEAK_PASSWORD'
   | 'E_KEY_RETIRED'
   | 'E_WRONG_VAULT'
   | 'E_INVALID_KEY'

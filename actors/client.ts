@@ -5,7 +5,7 @@ import type { JsonValue, SignMeta } from './gateway/frames.js';
 import { GatewayClient, type MinerConnection, type SignResult, type WalletInfo } from './gateway/producer.js';
 import { IngressClient, type IngressClientOptions } from './ingress/client.js';
 import type { CallOptions } from './ingress/task.js';
-import type { HashName } from './vault/payloads.js';
+import { checkExportPassword, type HashName } from './vault/payloads.js';
 
 export interface HwayClientOptions extends IngressClientOptions {
   /** Token of the producer's account (env HWAY_TOKEN), when the nodes have auth on. */
@@ -62,11 +62,19 @@ export class VaultClient {
   refresh(vaultId: string, opts?: CallOptions): Promise<{ vaultId: string; epoch: number; publicKey: string }> {
     return this.run('vault:refresh', vaultId, { vaultId }, opts);
   }
-  /** Password-encrypted export to IPFS; resolves to its CID. */
-  export(vaultId: string, password: string, opts?: CallOptions): Promise<{ vaultId: string; cid: string }> {
+  /**
+   * Password-encrypted export to IPFS (envelope v2: Argon2id, m = 256 MiB, t = 3); resolves to its
+   * CID. A password shorter than 12 characters is refused here (E_WEAK_PASSWORD), before any request.
+   */
+  async export(vaultId: string, password: string, opts?: CallOptions): Promise<{ vaultId: string; cid: string }> {
+    checkExportPassword(password);
     return this.run('vault:export', vaultId, { vaultId, password }, opts);
   }
-  import(cid: string, vaultId: string, password: string, opts?: CallOptions): Promise<VaultView> {
+  /**
+   * Restores an export as `vaultId` (v2, or a v1 envelope of older nodes; any password length).
+   * `sourceVaultId`: the vault that made a v2 export, from the envelope's authenticated header.
+   */
+  import(cid: string, vaultId: string, password: string, opts?: CallOptions): Promise<VaultView & { sourceVaultId?: string }> {
     return this.run('vault:import', vaultId, { vaultId, cid, password }, opts);
   }
   info(vaultId: string, opts?: CallOptions): Promise<VaultInfo> {

@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import type { FilNetwork } from '../enclaves/addresses.js';
 import { Enclave } from '../enclaves/enclave.js';
 import type { PluginName, PluginSource } from '../enclaves/wasm.js';
-import { parseMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js';
+import { parseMasterKeys, wipeMasterKeys, type MasterKeyRing } from '../enclaves/master-keys.js';
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
 import { applyOnce, type RedisEffect } from '../storage/effects.js';
@@ -40,7 +40,12 @@ export interface NodeOptions {
   nodeId?: string;
   /** Holds the master key file and the IPFS blockstore (default HWAY_DATA_DIR or ./.hway). */
   dataDir?: string;
-  /** Master keys: a ring, or `ID:HEX[,…]` text. Default: HWAY_MASTER_KEY, else <dataDir>/master.key. */
+  /**
+   * Master keys: a ring, or `ID:HEX[,…]` text. Default: HWAY_MASTER_KEY, else <dataDir>/master.key.
+   * HWAY_MASTER_KEY is deleted from the environment (`env`, process.env by default) once the node
+   * has read it, so that child processes and environment dumps do not carry it; a second node in the
+   * same process needs `masterKeys` or a key file.
+   */
   masterKeys?: MasterKeyRing | string;
   masterKeyFile?: string;
   /** Create the master key file when there is none (what `hway start` does). Default false. */
@@ -159,13 +164,21 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
     return ipfs;
   };
 
-  function masterKeys(): MasterKeyRing {
-    if (typeof options.masterKeys === 'string') return parseMasterKeys(options.masterKeys);
-    if (options.masterKeys !== undefined) return options.masterKeys;
-    const source = loadMasterKeys({ env, file: options.masterKeyFile ?? join(dataDir, 'master.key'), create: options.createMasterKey ?? false });
+  /** The master keys, and whether the node made this ring itself (then it wipes it after use). */
+  function masterKeys(): { ring: MasterKeyRing; own: boolean } {
+    if (typeof options.masterKeys === 'string') return { ring: parseMasterKeys(options.masterKeys), own: true };
+    if (options.masterKeys !== undefined) return { ring: options.masterKeys, own: false };
+    let source;
+    try {
+      source = loadMasterKeys({ env, file: options.masterKeyFile ?? join(dataDir, 'master.key'), create: options.createMasterKey ?? false });
+    } finally {
+      // Read (loadMasterKeys takes a non-blank HWAY_MASTER_KEY before any file), so gone from the
+      // environment, whether it parsed or not: no child process or environment dump inherits it.
+      if ((env.HWAY_MASTER_KEY ?? '').trim() !== '') delete env.HWAY_MASTER_KEY;
+    }
     if (source.origin === 'created') log.warn('created a new master key file: back it up, every vault sealed on this node depends on it', { path: source.path });
     else log.info('master keys loaded', { origin: source.origin, keys: source.ring.keys.length, current: source.ring.currentId });
-    return source.ring;
+    return { ring: source.ring, own: true };
   }
 
   const node: NodeInternals = {
@@ -209,13 +222,19 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         started = false;
         throw e;
       });
-      enclave = await Enclave.open({
-        masterKeys: masterKeys(),
-        timeoutMs: options.enclaveTimeoutMs ?? 20_000,
-        ...(options.enclaveWorkers === undefined ? {} : { workers: options.enclaveWorkers }),
-        ...(options.enclavePlugin === undefined ? {} : { plugin: options.enclavePlugin }),
-        logger: log.child({ component: 'enclave' }),
-      });
+      const keys = masterKeys();
+      try {
+        // The enclave pool keeps the one host copy it needs (to key the instances it creates).
+        enclave = await Enclave.open({
+          masterKeys: keys.ring,
+          timeoutMs: options.enclaveTimeoutMs ?? 20_000,
+          ...(options.enclaveWorkers === undefined ? {} : { workers: options.enclaveWorkers }),
+          ...(options.enclavePlugin === undefined ? {} : { plugin: options.enclavePlugin }),
+          logger: log.child({ component: 'enclave' }),
+        });
+      } finally {
+        if (keys.own) wipeMasterKeys(keys.ring);
+      }
       // Loading Helia blocks the event loop for 1–2 s: every node loads it now, before it holds leases
       // that this pause could let expire (preloadIpfs says more); a node that serves peers also opens it.
       await preloadIpfs();

@@ -5,18 +5,27 @@ import { availableParallelism } from 'node:os';
 import { HwayError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { decodeOutput, encodeFrame, expectSize, readU32le } from './frame.js';
-import { enclaveConfig, type MasterKeyRing } from './master-keys.js';
+import { masterKeyFrame, type MasterKeyRing } from './master-keys.js';
 import { EnclavePool, type PoolStats } from './pool.js';
 import { loadPlugin, pinnedPlugin, type PluginName, type PluginSource } from './wasm.js';
 
 export const SEALED_SIZE = 81;
-export const ENVELOPE_SIZE = 109;
-export const DEFAULT_TIMEOUT_MS = 20_000;
 const MAX_VAULT_ID = 256;
+/** A v1 export envelope (scrypt): still imported, no longer written. */
+export const ENVELOPE_V1_SIZE = 109;
+/** A v2 export envelope (Argon2id) is this plus the byte length of the exporting vault's id. */
+export const ENVELOPE_V2_BASE_SIZE = 117;
+export const ENVELOPE_MAX_SIZE = ENVELOPE_V2_BASE_SIZE + MAX_VAULT_ID;
+/** Fewest characters of a password for a new export (ABI.md; the client and the node check it too). */
+export const MIN_EXPORT_PASSWORD = 12;
+export const DEFAULT_TIMEOUT_MS = 20_000;
 const MAX_PASSWORD = 1024;
 
 export interface EnclaveOptions {
-  /** Master keys; without them only `verify` and `info` work. */
+  /**
+   * Master keys; without them only `verify` and `info` work. The enclave keeps its own copy (bytes in
+   * shared memory, zeroed on close): the caller may wipe this ring once `open` has resolved.
+   */
   masterKeys?: MasterKeyRing;
   /** Worker threads for fast calls (default: cores, at most 4). */
   workers?: number;
@@ -28,12 +37,23 @@ export interface EnclaveOptions {
   maxBatch?: number;
   /** Which plugin: the committed production one (default), the test build, or a file with its pin. */
   plugin?: PluginName | PluginSource;
+  /**
+   * The plugin of the export/import instances: the same code with the large memory cap Argon2id needs.
+   * Default: the `-kdf` twin of a named `plugin` (vault.wasm → vault-kdf.wasm, vault-test.wasm →
+   * vault-test-kdf.wasm); for a `plugin` given as a file, that same file.
+   */
+  kdfPlugin?: PluginName | PluginSource;
   logger?: Logger;
 }
 
 export interface Generated {
   sealed: Uint8Array;
   publicKey: Uint8Array;
+}
+
+export interface Imported extends Generated {
+  /** The id of the vault that made the export (authenticated by a v2 envelope); null for v1. */
+  sourceVaultId: string | null;
 }
 
 export interface Signature {
@@ -74,6 +94,21 @@ function passwordBytes(password: Uint8Array | string): Uint8Array {
   return b;
 }
 
+/** A new export's password: at least MIN_EXPORT_PASSWORD characters (E_WEAK_PASSWORD). */
+function exportPasswordBytes(password: Uint8Array | string): Uint8Array {
+  // Characters (code points); of bytes, the UTF-8 lead bytes, so that no string copy of them is made.
+  const chars = typeof password === 'string' ? [...password].length : password.filter((b) => (b & 0xc0) !== 0x80).length;
+  if (chars < MIN_EXPORT_PASSWORD) {
+    throw new HwayError('E_WEAK_PASSWORD', `an export password needs at least ${MIN_EXPORT_PASSWORD} characters`, { permanent: true });
+  }
+  return passwordBytes(password);
+}
+
+/** The `-kdf` twin of a named plugin (build.sh links both from the same objects). */
+function kdfTwin(name: PluginName): PluginName {
+  return name.endsWith('-kdf.wasm') ? name : (name.replace(/\.wasm$/, '-kdf.wasm') as PluginName);
+}
+
 function exact(b: Uint8Array, size: number, what: string): Uint8Array {
   if (!(b instanceof Uint8Array) || b.length !== size) throw new HwayError('E_BAD_INPUT', `${what} must be ${size} bytes`, { permanent: true });
   return b;
@@ -97,11 +132,14 @@ export class Enclave {
 
   static async open(options: EnclaveOptions = {}): Promise<Enclave> {
     const source = typeof options.plugin === 'object' ? options.plugin : pinnedPlugin(options.plugin ?? 'vault.wasm');
-    const module = await loadPlugin(source);
+    const kdfOption = options.kdfPlugin ?? (typeof options.plugin === 'object' ? options.plugin : kdfTwin(options.plugin ?? 'vault.wasm'));
+    const kdfSource = typeof kdfOption === 'object' ? kdfOption : pinnedPlugin(kdfOption);
+    const [module, kdfModule] = await Promise.all([loadPlugin(source), kdfSource.path === source.path ? undefined : loadPlugin(kdfSource)]);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const pool = new EnclavePool({
       module,
-      config: options.masterKeys === undefined ? {} : enclaveConfig(options.masterKeys),
+      ...(kdfModule === undefined ? {} : { kdfModule }),
+      ...(options.masterKeys === undefined ? {} : { masterKeys: masterKeyFrame(options.masterKeys) }),
       workers: options.workers ?? Math.min(4, availableParallelism()),
       kdfWorkers: options.kdfWorkers ?? 1,
       timeoutMs,
@@ -142,23 +180,39 @@ export class Enclave {
     return expectSize(valid, 1, 'verdict')[0] === 1;
   }
 
-  /** Password-encrypted export of a sealed key (memory-hard KDF, in a throw-away instance). */
+  /**
+   * Password-encrypted export of a sealed key: a v2 envelope (Argon2id, m = 256 MiB, t = 3, p = 1;
+   * the vault id in the authenticated header), computed in a throw-away instance of the KDF plugin.
+   * A password shorter than 12 characters is E_WEAK_PASSWORD.
+   */
   async exportKey(sealed: Uint8Array, vaultId: string, password: Uint8Array | string): Promise<Uint8Array> {
-    const pw = passwordBytes(password);
+    const pw = exportPasswordBytes(password);
+    const vid = vaultIdBytes(vaultId);
     try {
-      const [envelope] = await framed((i) => this.pool.callOneShot('export', i), [exact(sealed, SEALED_SIZE, 'sealed data'), vaultIdBytes(vaultId), pw]);
-      return expectSize(envelope, ENVELOPE_SIZE, 'envelope');
+      const [envelope] = await framed((i) => this.pool.callOneShot('export', i), [exact(sealed, SEALED_SIZE, 'sealed data'), vid, pw]);
+      return expectSize(envelope, ENVELOPE_V2_BASE_SIZE + vid.length, 'envelope');
     } finally {
       pw.fill(0);
     }
   }
 
-  /** Restores an export under this node's master key, bound to `vaultId`; epoch starts at 0. */
-  async importKey(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Generated> {
+  /**
+   * Restores an export (v2, or a v1 envelope of older nodes) under this node's master key, bound to
+   * `vaultId`; epoch starts at 0. Any password length is accepted here: old exports may have short ones.
+   */
+  async importKey(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Imported> {
+    if (!(envelope instanceof Uint8Array) || (envelope.length !== ENVELOPE_V1_SIZE && (envelope.length <= ENVELOPE_V2_BASE_SIZE || envelope.length > ENVELOPE_MAX_SIZE))) {
+      throw new HwayError('E_BAD_INPUT', `an envelope is ${ENVELOPE_V1_SIZE} (v1) or ${ENVELOPE_V2_BASE_SIZE + 1} to ${ENVELOPE_MAX_SIZE} (v2) bytes`, { permanent: true });
+    }
     const pw = passwordBytes(password);
     try {
-      const [sealed, publicKey] = await framed((i) => this.pool.callOneShot('import', i), [exact(envelope, ENVELOPE_SIZE, 'envelope'), pw, vaultIdBytes(vaultId)]);
-      return { sealed: expectSize(sealed, SEALED_SIZE, 'sealed data'), publicKey: expectSize(publicKey, 33, 'public key') };
+      const [sealed, publicKey, source] = await framed((i) => this.pool.callOneShot('import', i), [envelope, pw, vaultIdBytes(vaultId)]);
+      if (source === undefined || source.length > MAX_VAULT_ID) throw new HwayError('E_ENCLAVE', 'enclave returned no source vault id');
+      return {
+        sealed: expectSize(sealed, SEALED_SIZE, 'sealed data'),
+        publicKey: expectSize(publicKey, 33, 'public key'),
+        sourceVaultId: source.length === 0 ? null : new TextDecoder().decode(source),
+      };
     } finally {
       pw.fill(0);
     }
@@ -226,7 +280,7 @@ export class VaultEnclave {
     return this.enclave.exportKey(sealed, vaultId, password);
   }
 
-  import(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Generated> {
+  import(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Imported> {
     return this.enclave.importKey(envelope, password, vaultId);
   }
 

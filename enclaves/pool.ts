@@ -14,17 +14,40 @@
 // of the batch are sent again, which is safe because an enclave call is a pure function of its input
 // (all vault state travels sealed in the input). Instances that lived in the old worker are re-created
 // on their next call; they hold nothing that is not in the sealed data.
+//
+// Memory: a wasm module's linear memory is capped when it is linked (Extism's memory.maxPages caps
+// only Extism's own blocks), so the caps come as two modules of the same code. Fast workers hold the
+// long-lived vault instances (and the shared verifiers) of `module`, capped at 64 MiB; KDF workers run
+// export and import each in a fresh instance of `kdfModule`, capped at 1 GiB + 64 MiB for Argon2id
+// (256 MiB by default), closed right after its call. An export or import that reaches a fast instance
+// anyway (a raw call) cannot grow it past 64 MiB: Argon2id's allocation fails there (E_ENCLAVE).
+// Wasm memory never shrinks, and a closed instance's is freed only when V8 collects that worker's
+// heap, which a small heap rarely needs (measured: a KDF worker kept one to three 256 MiB work areas
+// resident between exports). So a KDF worker is ended after each call it answers and a fresh one is
+// started at once: ending a worker frees all it held, deterministically, with no GC flags; its start-up
+// is off the clock and small beside a 1–2 s KDF. Memory stays at one work area per KDF worker, and
+// only while a call runs.
 import { Worker } from 'node:worker_threads';
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
 
 export interface PoolOptions {
+  /** The plugin of the fast workers' instances (small linear-memory cap: vault.wasm, 64 MiB). */
   module: WebAssembly.Module;
-  /** Extism config of every instance (the master keys); never logged. */
-  config: Record<string, string>;
+  /**
+   * The plugin of the KDF workers' one-shot instances (export, import): the same code linked with a
+   * large linear-memory cap (vault-kdf.wasm, 1 GiB + 64 MiB) for Argon2id's work area. Default: `module`.
+   */
+  kdfModule?: WebAssembly.Module;
+  /**
+   * The master keys as the enclave's `set_master_keys` input frame (master-keys.ts `masterKeyFrame`),
+   * or none. Shared memory: every worker reads this one copy and hands it to each plugin instance it
+   * creates; the pool zeroes it when it closes. Never logged, never copied into a string.
+   */
+  masterKeys?: SharedArrayBuffer;
   /** Workers for fast calls (generate, sign, verify, refresh). */
   workers: number;
-  /** Workers for one-shot memory-hard calls (export, import), so a 100 ms KDF never delays a sign. */
+  /** Workers for one-shot memory-hard calls (export, import), so a 1–2 s KDF never delays a sign. */
   kdfWorkers: number;
   timeoutMs: number;
   /** Most calls in one batch; a batch must finish well within the timeout. */
@@ -66,12 +89,16 @@ class WorkerSlot {
   private closed = false;
   /** A worker's start-up (tens of ms) must not count against the first call's timeout. */
   private online = false;
+  /** Workers ended by `recycle` and not yet gone; `close` waits for them. */
+  private readonly retiring = new Set<Promise<number>>();
 
   constructor(
     private readonly name: string,
     private readonly opts: PoolOptions,
     private readonly maxBatch: number,
     private readonly log: Logger,
+    /** End the worker after each batch it answers and start a fresh one (KDF workers: see "Memory"). */
+    private readonly recycleAfterBatch = false,
   ) {
     this.spawn();
   }
@@ -93,14 +120,15 @@ class WorkerSlot {
     this.running = null;
     for (const call of pending) call.reject(new HwayError('E_CLOSED', 'enclave pool is closed'));
     this.worker.removeAllListeners();
-    await this.worker.terminate();
+    await Promise.all([this.worker.terminate(), ...this.retiring]);
   }
 
   private spawn(): void {
-    const { module, config } = this.opts;
+    const { module, masterKeys } = this.opts;
     this.online = false;
     this.watched = { seq: 0, since: 0 };
-    this.worker = new Worker(WORKER_URL, { workerData: { module, config, progress: this.progress }, name: this.name });
+    // A SharedArrayBuffer in workerData is shared, not cloned: no worker gets a copy of the keys.
+    this.worker = new Worker(WORKER_URL, { workerData: { module, masterKeys, progress: this.progress }, name: this.name });
     this.worker.once('online', () => {
       this.online = true;
       this.pump();
@@ -146,7 +174,19 @@ class WorkerSlot {
     }
     // A result the worker did not send back is a protocol bug; never leave a caller hanging.
     for (const call of batch.values()) call.reject(new HwayError('E_ENCLAVE', 'enclave worker lost a call'));
+    if (this.recycleAfterBatch && !this.closed) this.recycle();
     this.pump();
+  }
+
+  /** Ends the idle worker (freeing all its memory) and starts a fresh one; not a failure. */
+  private recycle(): void {
+    const old = this.worker;
+    old.removeAllListeners();
+    old.on('error', () => {});
+    const gone = old.terminate().catch(() => 0);
+    this.retiring.add(gone);
+    void gone.then(() => this.retiring.delete(gone));
+    this.spawn();
   }
 
   /** Terminate the worker and start a fresh one; `stuckSeq` (0: none known) fails with E_TIMEOUT. */
@@ -192,11 +232,17 @@ export class EnclavePool {
   private readonly home = new Map<number, WorkerSlot>();
   private seq = 0;
   private nextInst = 1;
+  private readonly masterKeys: SharedArrayBuffer | undefined;
 
   constructor(opts: PoolOptions) {
+    this.masterKeys = opts.masterKeys;
     const log = opts.logger ?? makeLogger('enclave-pool');
     this.fast = Array.from({ length: Math.max(1, opts.workers) }, (_, i) => new WorkerSlot(`enclave-${i}`, opts, opts.maxBatch, log));
-    this.kdf = Array.from({ length: Math.max(1, opts.kdfWorkers) }, (_, i) => new WorkerSlot(`enclave-kdf-${i}`, opts, 1, log));
+    // KDF workers create their instances from the large-cap module: only they may grow to Argon2id's
+    // work area; each such instance lives for one call (pool-worker.mjs, oneShot), each worker for one
+    // batch of one call ("Memory" above).
+    const kdfOpts: PoolOptions = { ...opts, module: opts.kdfModule ?? opts.module };
+    this.kdf = Array.from({ length: Math.max(1, opts.kdfWorkers) }, (_, i) => new WorkerSlot(`enclave-kdf-${i}`, kdfOpts, 1, log, true));
   }
 
   /** Reserves an instance on the least-populated worker; the worker creates it on its first call. */
@@ -248,6 +294,8 @@ export class EnclavePool {
   async close(): Promise<void> {
     await Promise.all([...this.fast, ...this.kdf].map((s) => s.close()));
     this.home.clear();
+    // Every worker is gone: nothing will create an instance again.
+    if (this.masterKeys !== undefined) new Uint8Array(this.masterKeys).fill(0);
   }
 
   private leastBusy(slots: WorkerSlot[]): number {

@@ -7,7 +7,7 @@ const FLAGS: Record<string, string[]> = {
   demo: ['--redis', '--verbose', '--json'],
   start: ['--data-dir', '--concurrency', '--partitions', '--node-id', '--master-key-file', '--ipfs-listen', '--ipfs-peer', '--redis', '--prefix'],
   cluster: ['--nodes', '--data-dir', '--redis', '--prefix', '--partitions'],
-  vault: ['generate', 'sign', 'verify', 'refresh', 'export', 'import', 'info', 'delete', '--hash', '--password-file', '--timeout', '--token', '--redis', '--prefix', '--partitions', '--json'],
+  vault: ['generate', 'sign', 'verify', 'refresh', 'export', 'import', 'info', 'delete', '--hash', '--password-file', '--generate-password', '--timeout', '--token', '--redis', '--prefix', '--partitions', '--json'],
   status: ['--redis', '--prefix', '--partitions', '--json'],
   dlq: ['list', 'inspect', 'requeue', 'delete', '--limit', '--redis', '--prefix', '--json'],
 };

@@ -1,29 +1,34 @@
 // At least 100,000 random and mutated inputs per export of the production plugin. None may kill the
 // host, hang, or leave the instance unusable; each is answered by ok or an error code.
 //
-// Export and import run the memory-hard KDF (~100 ms) on any input that parses: their mutations are
-// structural (framing, lengths, header fields, truncation), which the enclave must reject before the
-// KDF, plus a small sample of well-framed inputs that do reach it.
+// Export and import run the memory-hard KDF on any input that parses (Argon2id's 256 MiB does not even
+// fit a vault instance's 64 MiB): their mutations are structural (framing, lengths, header fields,
+// truncation), which the enclave must reject before the KDF, plus, for v1 envelopes (scrypt, 32 MiB),
+// a small sample of well-framed inputs that do reach it.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
 import { encodeFrame } from '../enclaves/frame.js';
 import { HwayError, type ErrorCode } from '../errors.js';
 import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { envelopeOnHost, envelopeV2OnHost } from './helpers/oracle.js';
 
 const PER_EXPORT = 100_000;
 const WAVE = 2_000;
 let enclave: Enclave;
 let vault: VaultEnclave;
 let sealed: Uint8Array;
-let envelope: Uint8Array;
+let envelope: Uint8Array; // v1 (scrypt N = 2^15)
+let envelopeV2: Uint8Array; // v2 with small Argon2id parameters (m = 32 KiB, t = 1)
+const PASSWORD = new TextEncoder().encode('fuzzing password');
 const digest = randomBytes(32);
 
 beforeAll(async () => {
   enclave = await openEnclave({ masterKeys: testRing(masterKey(1)), maxBatch: 256 });
   vault = await enclave.vault();
   sealed = (await vault.generate('fuzz')).sealed;
-  envelope = await enclave.exportKey(sealed, 'fuzz', 'pw');
+  envelope = envelopeOnHost(Uint8Array.from(randomBytes(32)), 'fuzzing password', 15, 8);
+  envelopeV2 = envelopeV2OnHost(Uint8Array.from(randomBytes(32)), 'fuzzing password', 'fuzz', { m: 32, t: 1 });
 });
 afterAll(async () => {
   await vault?.close();
@@ -49,6 +54,14 @@ const int = (r: Rand, n: number): number => Math.floor(r() * n);
  * valid frame with 1–4 bytes changed at `positions` (every mutation really changes a byte).
  */
 function mutate(r: Rand, valid: Uint8Array, fieldCount: number, positions: number[]): Uint8Array {
+  for (;;) {
+    const m = mutateOnce(r, valid, fieldCount, positions);
+    // Two changes of one byte can cancel out: only inputs that really differ count.
+    if (m.length !== valid.length || m.some((b, i) => b !== valid[i])) return m;
+  }
+}
+
+function mutateOnce(r: Rand, valid: Uint8Array, fieldCount: number, positions: number[]): Uint8Array {
   const kind = int(r, 6);
   if (kind === 0) return Uint8Array.from(randomBytes(int(r, 300)));
   if (kind === 1) return encodeFrame(Array.from({ length: int(r, fieldCount + 2) }, () => Uint8Array.from(randomBytes(int(r, 120)))));
@@ -106,13 +119,21 @@ test('refresh', () => fuzz('refresh', 'refresh', encodeFrame([sealed, vid]), 2))
 // Export: the password field is left alone, so every mutated frame that parses fails to unseal
 // before the KDF runs.
 test('export', () => {
-  const frame = encodeFrame([sealed, vid, new TextEncoder().encode('pw')]);
-  return fuzz('export', 'export', frame, 3, range(0, frame.length - 2));
+  const frame = encodeFrame([sealed, vid, PASSWORD]);
+  return fuzz('export', 'export', frame, 3, range(0, frame.length - PASSWORD.length));
 });
-// Import: mutations go to the frame header, the envelope's length and its KDF header (version, kdf,
-// log2 N, r, p), which the enclave checks before the KDF; the rare mutation that leaves valid
-// parameters runs the KDF and fails the password check.
+// Import of a v1 envelope: mutations go to the frame header, the envelope's length and its KDF header
+// (version, kdf, log2 N, r, p), which the enclave checks before the KDF; the rare mutation that leaves
+// valid parameters runs scrypt and fails the password check.
 test('import', () => {
-  const frame = encodeFrame([envelope, new TextEncoder().encode('pw'), vid]);
+  const frame = encodeFrame([envelope, PASSWORD, vid]);
   return fuzz('import', 'import', frame, 3, range(0, 9));
+});
+// Import of a v2 envelope: mutations go to the frame header, the envelope's length, its version and
+// KDF id, the top byte of m, the top three bytes of t, p and the vault id's length: each change makes
+// the envelope malformed or over the bounds, refused before Argon2id allocates anything.
+test('import v2', () => {
+  const frame = encodeFrame([envelopeV2, PASSWORD, vid]);
+  const at = 4; // the envelope's first byte in the frame
+  return fuzz('import v2', 'import', frame, 3, [0, 1, 2, 3, at, at + 1, at + 5, at + 7, at + 8, at + 9, at + 10, at + 67, at + 68]);
 });

@@ -54,6 +54,16 @@ function password(o: Record<string, unknown>): string {
   return v;
 }
 
+/** Fewest characters (code points) of a new export's password; imports accept old, shorter ones. */
+export const MIN_EXPORT_PASSWORD = 12;
+
+/** Refuses a password too short for a new export: E_WEAK_PASSWORD (permanent), before any work. */
+export function checkExportPassword(pw: string): void {
+  if ([...pw].length < MIN_EXPORT_PASSWORD) {
+    throw new HwayError('E_WEAK_PASSWORD', `an export password needs at least ${MIN_EXPORT_PASSWORD} characters`, { permanent: true });
+  }
+}
+
 /** The 32-byte digest to sign or verify: `hex` as-is (hash "none") or hashed on the host. */
 export function digestOf(data: Uint8Array, hash: HashName): Uint8Array {
   if (hash === 'sha256') return Uint8Array.from(createHash('sha256').update(data).digest());
@@ -81,7 +91,10 @@ export const parse = {
   'vault:refresh': (p: unknown): RefreshPayload => ({ vaultId: vaultId(object(p)) }),
   'vault:export': (p: unknown): ExportPayload => {
     const o = object(p);
-    return { vaultId: vaultId(o), password: password(o) };
+    const id = vaultId(o);
+    const pw = password(o);
+    checkExportPassword(pw);
+    return { vaultId: id, password: pw };
   },
   'vault:import': (p: unknown): ImportPayload => {
     const o = object(p);

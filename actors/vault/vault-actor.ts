@@ -132,9 +132,9 @@ async function perform(
   const { op, partition, fence } = msg;
   // The outcome is known before the write, so that the write can record it for its task.
   const effect = (value: VaultResult): TaskEffect | undefined => (msg.taskId === undefined ? undefined : { taskId: msg.taskId, value });
-  const create = async (g: Generated): Promise<{ value: VaultResult; record: VaultRecord }> => {
+  const create = async (g: Generated, extra: VaultResult = {}): Promise<{ value: VaultResult; record: VaultRecord }> => {
     const vault: NewVault = { vaultId, account, sealed: g.sealed, publicKey: g.publicKey, addresses: addressesOf(g.publicKey, { filNetwork: deps.filNetwork }), epoch: 0 };
-    const value = view(vault);
+    const value = { ...view(vault), ...extra };
     return { value, record: await deps.store.create(partition, fence, vault, effect(value)) };
   };
   switch (op.kind) {
@@ -162,7 +162,9 @@ async function perform(
     case 'import': {
       absent(record, vaultId);
       const envelope = await (await deps.ipfs()).get(op.cid, { timeoutMs: deps.ipfsTimeoutMs });
-      return create(await instance.import(envelope, op.password, vaultId));
+      // v2 envelopes name (authenticated) the vault they were exported from; v1 ones do not.
+      const imported = await instance.import(envelope, op.password, vaultId);
+      return create(imported, imported.sourceVaultId === null ? {} : { sourceVaultId: imported.sourceVaultId });
     }
     case 'info': {
       const r = owned(record, vaultId, msg.account);

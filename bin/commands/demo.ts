@@ -224,7 +224,9 @@ export const command: Command = {
         return n;
       };
       const makeClient = (prefix: string): HwayClient => {
-        const c = new HwayClient({ redis: url, prefix, partitions, callTimeoutMs: 20_000 });
+        // Export and import run Argon2id at 256 MiB (~2 s of CPU each): on a busy machine a result can
+        // take well over 20 s, which is slow, not failed.
+        const c = new HwayClient({ redis: url, prefix, partitions, callTimeoutMs: 60_000 });
         clients.push(c);
         return c;
       };

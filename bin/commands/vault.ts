@@ -1,13 +1,18 @@
 // `hway vault …`: the vault operations as a producer, through the Redis mailbox to whichever node
 // owns the vault's partition. Payload checks happen on the node (a bad hex string comes back as
-// E_BAD_PAYLOAD, like it would for any producer); the CLI only checks its own command line.
+// E_BAD_PAYLOAD, like it would for any producer); the CLI only checks its own command line, and an
+// export password's length (E_WEAK_PASSWORD, as the client and the node would) before anything is sent.
+import { randomBytes } from 'node:crypto';
 import type { HwayClient } from '../../actors/client.js';
-import type { HashName } from '../../actors/vault/payloads.js';
+import { checkExportPassword, MIN_EXPORT_PASSWORD, type HashName } from '../../actors/vault/payloads.js';
 import { CLIENT_FLAGS, flagHelp, openClient, parseFlags, positionals, readPassword, UsageError, type Command, type Io } from '../cli.js';
 
 const HASH_FLAG = { hash: { type: 'string', default: 'none', arg: 'H', desc: 'none (hex is a 32-byte digest), sha256 or keccak256 (hex is the message)' } } as const;
 const PASSWORD_FLAG = { 'password-file': { type: 'string', arg: 'F', desc: 'read the export password from file F (else from standard input)' } } as const;
-const ALL_FLAGS = { ...CLIENT_FLAGS, ...HASH_FLAG, ...PASSWORD_FLAG };
+const GENERATE_FLAG = {
+  'generate-password': { type: 'boolean', desc: 'export: use a new random 128-bit password (22 characters, base64url) and print it once' },
+} as const;
+const ALL_FLAGS = { ...CLIENT_FLAGS, ...HASH_FLAG, ...PASSWORD_FLAG, ...GENERATE_FLAG };
 
 const help = `hway vault <operation> [arguments] [flags]
 
@@ -18,13 +23,20 @@ operations:
                                              verify: {"valid":true|false}; exits 0 either way once the check
                                              ran (read "valid"), non-zero only when it could not run
   refresh <vaultId>                          re-seal under the current master key: {"vaultId","epoch","publicKey"}
-  export <vaultId> [--password-file F]       password-encrypted export to IPFS: {"vaultId","cid"}
-  import <cid> <vaultId> [--password-file F] restore an export as <vaultId>: {"vaultId","publicKey","addresses"}
+  export <vaultId> [--password-file F | --generate-password]
+                                             password-encrypted export to IPFS: {"vaultId","cid"}, and
+                                             with --generate-password also {"password"} (shown only once)
+  import <cid> <vaultId> [--password-file F] restore an export as <vaultId>: {"vaultId","publicKey","addresses",
+                                             "sourceVaultId"} (sourceVaultId: the exporting vault)
   info <vaultId>                             the vault's record: public key, addresses, account, epoch, version
   delete <vaultId>                           delete the vault: {"vaultId","deleted":true}
 
 Passwords come from --password-file F or standard input (piped, or typed without echo at a
-terminal); never from the command line. Vault ids are 1-128 characters of A-Z a-z 0-9 . _ -
+terminal); never from the command line. An export password has at least ${MIN_EXPORT_PASSWORD} characters
+(E_WEAK_PASSWORD otherwise); --generate-password makes one from 16 random bytes instead. Exports are
+envelope v2: Argon2id with 256 MiB of memory and 3 passes, about 1-3 s per export or import; import
+also restores v1 (scrypt) exports of older versions, with any password length.
+Vault ids are 1-128 characters of A-Z a-z 0-9 . _ -
 
 flags:
 ${flagHelp(ALL_FLAGS)}
@@ -32,7 +44,8 @@ ${flagHelp(ALL_FLAGS)}
 examples:
   hway vault generate alice
   hway vault sign alice 68656c6c6f --hash sha256 --json
-  echo 'correct horse' | hway vault export alice
+  echo 'correct horse battery staple' | hway vault export alice
+  hway vault export alice --generate-password --json > alice-export.json   # keep that file secret
   hway vault import bafk... alice-copy --password-file ./pw.txt`;
 
 type Op = (c: HwayClient, args: string[], f: ReturnType<typeof parseFlags<typeof ALL_FLAGS>>['flags'], io: Io) => Promise<void>;
@@ -77,11 +90,18 @@ const ops: Record<string, { args: string[]; flags: Array<keyof typeof ALL_FLAGS>
   },
   export: {
     args: ['vaultId'],
-    flags: ['password-file'],
+    flags: ['password-file', 'generate-password'],
     run: async (c, [id], f, io) => {
-      const pw = await readPassword(f['password-file']);
+      const generated = f['generate-password'];
+      // 16 random bytes: 128 bits, as 22 base64url characters (no padding, nothing to escape in a shell).
+      const pw = generated ? randomBytes(16).toString('base64url') : await readPassword(f['password-file']);
+      checkExportPassword(pw);
       const r = await c.vault.export(id!, pw);
-      io.out({ vaultId: r.vaultId, cid: r.cid }, `exported ${r.vaultId} to IPFS\ncid  ${r.cid}`);
+      if (generated) {
+        io.out({ vaultId: r.vaultId, cid: r.cid, password: pw }, `exported ${r.vaultId} to IPFS\ncid       ${r.cid}\npassword  ${pw}\n(the password is shown only this once: store it now)`);
+      } else {
+        io.out({ vaultId: r.vaultId, cid: r.cid }, `exported ${r.vaultId} to IPFS\ncid  ${r.cid}`);
+      }
     },
   },
   import: {
@@ -90,7 +110,8 @@ const ops: Record<string, { args: string[]; flags: Array<keyof typeof ALL_FLAGS>
     run: async (c, [cid, id], f, io) => {
       const pw = await readPassword(f['password-file']);
       const v = await c.vault.import(cid!, id!, pw);
-      io.out(v, `imported as ${v.vaultId}\npublicKey  ${v.publicKey}\neth        ${v.addresses.eth}\nfil        ${v.addresses.fil}`);
+      const from = v.sourceVaultId === undefined ? '' : `\nexported from ${v.sourceVaultId}`;
+      io.out(v, `imported as ${v.vaultId}\npublicKey  ${v.publicKey}\neth        ${v.addresses.eth}\nfil        ${v.addresses.fil}${from}`);
     },
   },
   info: {
@@ -141,6 +162,9 @@ export const command: Command = {
     const { flags, args } = parseFlags(rest, allowed, io.env);
     positionals(args, op.args);
     if (op.flags.includes('hash')) hashOf(flags.hash);
+    if (flags['generate-password'] && flags['password-file'] !== undefined) {
+      throw new UsageError('--generate-password and --password-file exclude each other');
+    }
     const client = await openClient(flags);
     try {
       await op.run(client, args, flags, io);

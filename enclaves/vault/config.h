@@ -1,4 +1,4 @@
-/* Master keys from the Extism configuration (ABI.md, "Configuration"). */
+/* Master keys, handed over by the host through the set_master_keys export (ABI.md, "Master keys"). */
 #ifndef HWAY_CONFIG_H
 #define HWAY_CONFIG_H
 
@@ -6,17 +6,18 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_KEYS 64
+#define CONFIG_ENTRY_LEN 36 /* key id (u32 LE) || key (32) */
 
-/* Loads the configuration on first call (later calls return the cached result).
- * Returns 0, E_CONFIG or E_NO_MEMORY (the latter is not cached). */
+/* Returns 0 once the host has handed over the master keys, else E_CONFIG. */
 int config_load(void);
-/* After a successful config_load: the current key id and its key. */
+/* After a successful config_load: the current key id. */
 uint32_t config_current_id(void);
 /* Returns the 32-byte master key with this id, or NULL when the enclave was not given it. */
 const uint8_t *config_key(uint32_t id);
 
-/* Pure parser, exposed for clarity: fills ids/keys, returns the count or -1. */
-int config_parse_keys(const char *s, size_t n, uint32_t *ids, uint8_t (*keys)[32], int max);
-int config_parse_u32(const char *s, size_t n, uint32_t *out);
+/* Takes the ring (n x CONFIG_ENTRY_LEN bytes, 1 <= n <= CONFIG_MAX_KEYS, ids distinct) and the
+ * current id (u32 LE, one of the ring's). Once per instance: a second call, or a malformed ring,
+ * is E_CONFIG and changes nothing. */
+int config_set_keys(const uint8_t *current, size_t curlen, const uint8_t *ring, size_t len);
 
 #endif

@@ -5,6 +5,8 @@
 #include "include/secp256k1.h"
 #include "include/secp256k1_preallocated.h"
 #include "include/secp256k1_recovery.h"
+#include "extism.h"
+#include "plugin.h"
 #include "seal.h"
 #include "secure.h"
 #include "status.h"
@@ -12,6 +14,15 @@
 static secp256k1_context *g_sign = NULL;
 static secp256k1_context *g_verify = NULL;
 static volatile int g_secp_error = 0;
+
+/* libsecp256k1 blinds every multiplication of the generator by a secret (a signature's nonce, a
+ * public key's private key) with a random scalar and a random projective point kept in the signing
+ * context. They are seeded from fresh random bytes when the context is created and re-seeded every
+ * KEYS_RERANDOMIZE_EVERY such multiplications, so that a side-channel attack that needs many traces
+ * under one blinding gets at most that many from one instance. A re-seed costs about one signature. */
+#define KEYS_RERANDOMIZE_EVERY 1000u
+static uint32_t g_secret_uses = 0;    /* generator multiplications by a secret since the last seed */
+static uint32_t g_randomizations = 0; /* seeds so far, the one at creation included */
 
 static void on_secp_error(const char *msg, void *data) {
     (void)msg;
@@ -47,16 +58,25 @@ static int make_context(unsigned flags, secp256k1_context **out) {
     return HW_OK;
 }
 
-static int sign_ctx(secp256k1_context **out) {
+/* Re-seeds the context's blinding from 32 fresh random bytes (mixed with the previous blinding). */
+static int randomize(secp256k1_context *ctx) {
     uint8_t seed[32];
+    int rc = rng_fill(seed, sizeof(seed));
+    if (rc == HW_OK && !secp256k1_context_randomize(ctx, seed)) rc = E_INTERNAL;
+    secure_zero(seed, sizeof(seed));
+    if (rc == HW_OK) {
+        g_secret_uses = 0;
+        g_randomizations++;
+    }
+    return rc;
+}
+
+static int sign_ctx(secp256k1_context **out) {
     secp256k1_context *ctx = NULL;
     int rc;
     if (g_sign != NULL) { *out = g_sign; return HW_OK; }
-    rc = rng_fill(seed, sizeof(seed));
-    if (rc != HW_OK) return rc;
     rc = make_context(SECP256K1_CONTEXT_SIGN, &ctx);
-    if (rc == HW_OK && !secp256k1_context_randomize(ctx, seed)) rc = E_INTERNAL;
-    secure_zero(seed, sizeof(seed));
+    if (rc == HW_OK) rc = randomize(ctx);
     if (rc != HW_OK) {
         if (ctx != NULL) {
             secp256k1_context_preallocated_destroy(ctx);
@@ -66,6 +86,17 @@ static int sign_ctx(secp256k1_context **out) {
     }
     g_sign = ctx;
     *out = ctx;
+    return HW_OK;
+}
+
+/* The signing context for one multiplication of the generator by a secret, re-seeded first when
+ * KEYS_RERANDOMIZE_EVERY of them have used the current seed. A failed re-seed fails the operation
+ * (E_RNG) and is tried again by the next one. */
+static int secret_ctx(secp256k1_context **out) {
+    int rc = sign_ctx(out);
+    if (rc != HW_OK) return rc;
+    if (g_secret_uses >= KEYS_RERANDOMIZE_EVERY && (rc = randomize(*out)) != HW_OK) return rc;
+    g_secret_uses++;
     return HW_OK;
 }
 
@@ -104,7 +135,7 @@ int keys_pubkey(const uint8_t sk[32], uint8_t pub[33]) {
     secp256k1_context *ctx;
     secp256k1_pubkey pk;
     size_t len = 33;
-    int rc = sign_ctx(&ctx);
+    int rc = secret_ctx(&ctx);
     if (rc != HW_OK) return rc;
     if (secp256k1_ec_pubkey_create(ctx, &pk, sk) != 1) return E_INVALID_KEY;
     if (secp256k1_ec_pubkey_serialize(ctx, pub, &len, &pk, SECP256K1_EC_COMPRESSED) != 1 || len != 33)
@@ -115,7 +146,7 @@ int keys_pubkey(const uint8_t sk[32], uint8_t pub[33]) {
 int keys_sign(const uint8_t sk[32], const uint8_t digest[32], uint8_t sig[64], uint8_t *recid) {
     secp256k1_context *ctx;
     secp256k1_ecdsa_recoverable_signature rs;
-    int rc = sign_ctx(&ctx), id = -1;
+    int rc = secret_ctx(&ctx), id = -1;
     if (rc != HW_OK) return rc;
     if (secp256k1_ecdsa_sign_recoverable(ctx, &rs, digest, sk, NULL, NULL) != 1) {
         rc = E_INVALID_KEY;
@@ -152,3 +183,30 @@ int keys_verify(const uint8_t *pub, size_t publen, const uint8_t digest[32],
     *valid = secp256k1_ecdsa_verify(ctx, &s, digest, &pk) == 1;
     return HW_OK;
 }
+
+#ifdef HWAY_TEST_EXPORTS
+/* Test build only (secp256k1_unit.c): SHA-256 of the context's blinding scalar and point. */
+void hway_secp256k1_blinding_fingerprint(const secp256k1_context *ctx, uint8_t out[32]);
+
+/* t_sign_context: - -> seeds so far (u32 LE), uses of the current seed (u32 LE), re-seed interval
+ * (u32 LE), blinding fingerprint (32, or 0 bytes before the signing context exists). */
+static int op_t_sign_context(const field_t *in, result_t *res) {
+    uint8_t n[4], *fp;
+    (void)in;
+    store32_le(n, g_randomizations);
+    result_add(res, n, 4);
+    store32_le(n, g_secret_uses);
+    result_add(res, n, 4);
+    store32_le(n, KEYS_RERANDOMIZE_EVERY);
+    result_add(res, n, 4);
+    if (g_sign == NULL) {
+        result_add(res, NULL, 0);
+    } else {
+        if ((fp = result_add(res, NULL, 32)) == NULL) return E_INTERNAL;
+        hway_secp256k1_blinding_fingerprint(g_sign, fp);
+    }
+    return HW_OK;
+}
+
+EXPORT("t_sign_context") int32_t t_sign_context(void) { return run_export(0, op_t_sign_context); }
+#endif

@@ -83,7 +83,7 @@ static int open_sealed(const field_t *sealed, const field_t *vid, uint8_t sk[32]
 /* info: - -> name, ABI version, current key id (or 0 bytes). */
 static int op_info(const field_t *in, result_t *res) {
     static const char name[] = "hway-vault";
-    uint8_t ver = 1, id[4];
+    uint8_t ver = ABI_VERSION, id[4];
     int rc = config_load();
     (void)in;
     if (rc == E_NO_MEMORY) return rc;
@@ -168,7 +168,7 @@ static int op_refresh(const field_t *in, result_t *res) {
     return rc;
 }
 
-/* export: sealed, vault id, password -> envelope. */
+/* export: sealed, vault id, password -> envelope (v2, 117 + vault id length bytes). */
 static int op_export(const field_t *in, result_t *res) {
     uint8_t sk[32], *env;
     uint32_t epoch;
@@ -179,18 +179,23 @@ static int op_export(const field_t *in, result_t *res) {
     /* Test build only: an export that really never finishes, for the host's timeout tests. */
     if (in[2].len == sizeof T_SPIN_PASSWORD - 1 && memcmp(in[2].ptr, T_SPIN_PASSWORD, in[2].len) == 0) t_spin();
 #endif
+    /* New envelopes need a password of at least 12 bytes (imports of old ones accept any). */
+    if (in[2].len < EXPORT_PASSWORD_MIN) return E_BAD_INPUT;
     if ((rc = config_load()) != HW_OK) return rc;
-    env = result_add(res, NULL, ENV_LEN);
+    env = result_add(res, NULL, ENV2_LEN(in[1].len));
     if (env == NULL) return E_INTERNAL;
     rc = open_sealed(&in[0], &in[1], sk, &epoch);
-    if (rc == HW_OK) rc = envelope_export(sk, in[2].ptr, in[2].len, env);
+    if (rc == HW_OK) rc = envelope_export(sk, in[1].ptr, in[1].len, in[2].ptr, in[2].len, env);
     secure_zero(sk, sizeof(sk));
     return rc;
 }
 
-/* import: envelope, password, vault id -> sealed (epoch 0), public key. */
+/* import: envelope (v1 or v2), password, vault id -> sealed (epoch 0), public key, the exporter's
+ * vault id (v2; 0 bytes for v1). */
 static int op_import(const field_t *in, result_t *res) {
     uint8_t sk[32], *sealed, *pub;
+    const uint8_t *src = NULL;
+    size_t srclen = 0;
     int rc, valid = 0;
     if ((rc = check_password(&in[1])) != HW_OK) return rc;
     if ((rc = check_vault_id(&in[2])) != HW_OK) return rc;
@@ -198,11 +203,12 @@ static int op_import(const field_t *in, result_t *res) {
     sealed = result_add(res, NULL, SEALED_LEN);
     pub = result_add(res, NULL, 33);
     if (sealed == NULL || pub == NULL) return E_INTERNAL;
-    rc = envelope_import(in[0].ptr, in[0].len, in[1].ptr, in[1].len, sk);
+    rc = envelope_import(in[0].ptr, in[0].len, in[1].ptr, in[1].len, sk, &src, &srclen);
     if (rc == HW_OK) rc = keys_seckey_valid(sk, &valid);
     if (rc == HW_OK && !valid) rc = E_INVALID_KEY;
     if (rc == HW_OK) rc = keys_pubkey(sk, pub);
     if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, in[2].ptr, in[2].len, sk, sealed);
+    if (rc == HW_OK && result_add(res, src, srclen) == NULL) rc = E_INTERNAL;
     secure_zero(sk, sizeof(sk));
     return rc;
 }

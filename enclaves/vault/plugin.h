@@ -7,6 +7,9 @@
 
 #include "frame.h"
 
+/* ABI.md's version, reported by `info`: 2 since export envelope v2 (Argon2id). */
+#define ABI_VERSION 2
+
 typedef struct {
     field_t f[FRAME_MAX_FIELDS];
     unsigned n;

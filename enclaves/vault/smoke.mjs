@@ -34,30 +34,36 @@ function unframe(out) {
   return { status, fields };
 }
 
-const K1 = hex(randomBytes(32)), K2 = hex(randomBytes(32));
-const cfg = (keys, cur) => ({ hway_master_keys: keys, hway_current_key: String(cur) });
-async function load(file, config) {
-  return createPlugin({ wasm: [{ data: readFileSync(file) }], config }, { useWasi: true });
+const K1 = randomBytes(32), K2 = randomBytes(32);
+// The master keys go in through set_master_keys (ABI.md, "Master keys"): current id, ring of id ‖ key.
+const ring = (cur, ...keys) => [u32(cur), Buffer.concat(keys.map(([id, k]) => Buffer.concat([u32(id), k])))];
+async function load(file, keys) {
+  const p = await createPlugin({ wasm: [{ data: readFileSync(file) }] }, { useWasi: true });
+  if (keys !== undefined) p.keyStatus = unframe(await p.call('set_master_keys', frame(keys))).status;
+  return p;
 }
 async function call(p, fn, fields) {
   const out = await p.call(fn, frame(fields));
   return unframe(out);
 }
 
-const prod = await load('enclaves/vault.wasm', cfg(`1:${K1}`, 1));
-const both = await load('enclaves/vault.wasm', cfg(`1:${K1}, 2:${K2}`, 2));
-const only2 = await load('enclaves/vault.wasm', cfg(`2:${K2}`, 2));
-const none = await load('enclaves/vault.wasm', {});
-const bad = await load('enclaves/vault.wasm', cfg(`1:zz`, 1));
-const test = await load('enclaves/vault-test.wasm', {});
+const prod = await load('enclaves/vault.wasm', ring(1, [1, K1]));
+const both = await load('enclaves/vault.wasm', ring(2, [1, K1], [2, K2]));
+const only2 = await load('enclaves/vault.wasm', ring(2, [2, K2]));
+const none = await load('enclaves/vault.wasm');
+const bad = await load('enclaves/vault.wasm', ring(1, [1, K1], [1, K2])); // duplicate id
+const test = await load('enclaves/vault-test.wasm');
+ok(prod.keyStatus === 0 && both.keyStatus === 0 && only2.keyStatus === 0, 'set_master_keys');
+ok(bad.keyStatus === 6, 'set_master_keys malformed ring -> E_CONFIG');
+ok(unframe(await prod.call('set_master_keys', frame(ring(2, [2, K2])))).status === 6, 'set_master_keys twice -> E_CONFIG');
 
 // info
 let r = await call(prod, 'info', []);
-ok(r.status === 0 && Buffer.from(r.fields[0]).toString() === 'hway-vault' && r.fields[1][0] === 1 && hex(r.fields[2]) === '01000000', 'info');
+ok(r.status === 0 && Buffer.from(r.fields[0]).toString() === 'hway-vault' && r.fields[1][0] === 2 && hex(r.fields[2]) === '01000000', 'info');
 r = await call(none, 'info', []);
 ok(r.status === 0 && r.fields[2].length === 0, 'info unconfigured');
 ok((await call(none, 'generate', [utf8('v')])).status === 6, 'generate unconfigured -> E_CONFIG');
-ok((await call(bad, 'generate', [utf8('v')])).status === 6, 'generate malformed config -> E_CONFIG');
+ok((await call(bad, 'generate', [utf8('v')])).status === 6, 'generate after a malformed ring -> E_CONFIG');
 
 // generate / sign / verify
 const vid = utf8('vault-1');
@@ -91,31 +97,39 @@ const sealed2 = r.fields[0];
 ok((await call(only2, 'sign', [sealed2, vid, digest])).status === 0, 'sign after refresh with only key 2');
 ok((await call(only2, 'refresh', [sealed, vid])).status === 4, 'refresh retired -> E_KEY_RETIRED');
 
-// export / import
+// export / import (envelope v2: Argon2id m = 256 MiB, t = 3, p = 1) on the large-cap KDF plugin;
+// a vault instance (64 MiB) cannot hold the work area (E_NO_MEMORY)
+const prodKdf = await load('enclaves/vault-kdf.wasm', ring(1, [1, K1]));
+const only2Kdf = await load('enclaves/vault-kdf.wasm', ring(2, [2, K2]));
+const PW = utf8('correct horse battery');
 let t0 = performance.now();
-r = await call(prod, 'export', [sealed, vid, utf8('correct horse')]);
+r = await call(prodKdf, 'export', [sealed, vid, PW]);
 const tExport = performance.now() - t0;
 ok(r.status === 0, 'export status ' + r.status);
 const env = r.fields[0];
-console.log('envelope length', env.length, 'header', hex(env.subarray(0, 5)));
+console.log('envelope length', env.length, 'header', hex(env.subarray(0, 11)));
+ok(env.length === 117 + vid.length && hex(env.subarray(0, 11)) === '0202000004000300000001', 'envelope v2 header');
 t0 = performance.now();
-r = await call(only2, 'import', [env, utf8('correct horse'), utf8('vault-9')]);
+r = await call(only2Kdf, 'import', [env, PW, utf8('vault-9')]);
 const tImport = performance.now() - t0;
 ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[0].subarray(0, 9)) === '010200000000000000', 'import round trip');
+ok(r.status === 0 && Buffer.from(r.fields[2]).toString() === 'vault-1', 'import names the exporting vault');
 ok((await call(only2, 'sign', [r.fields[0], utf8('vault-9'), digest])).fields[0] !== undefined, 'sign imported');
-ok((await call(prod, 'import', [env, utf8('wrong'), vid])).status === 3, 'wrong password -> E_WRONG_PASSWORD');
+ok((await call(prodKdf, 'import', [env, utf8('wrong password'), vid])).status === 3, 'wrong password -> E_WRONG_PASSWORD');
 const envT = Uint8Array.from(env); envT[envT.length - 20] ^= 1;
-ok((await call(prod, 'import', [envT, utf8('correct horse'), vid])).status === 2, 'tampered envelope -> E_CORRUPT');
-const envN = Uint8Array.from(env); envN[2] = 30;
-ok((await call(prod, 'import', [envN, utf8('correct horse'), vid])).status === 2, 'log2N 30 -> E_CORRUPT');
-const envM = Uint8Array.from(env); envM[2] = 20; envM[3] = 16;
-ok((await call(prod, 'import', [envM, utf8('correct horse'), vid])).status === 8, 'N=2^20 r=16 -> E_NO_MEMORY');
-const envB = Uint8Array.from(env); envB[2] = 19; envB[3] = 8;
-ok((await call(prod, 'import', [envB, utf8('correct horse'), vid])).status === 8, 'N=2^19 r=8 (512 MiB) -> E_NO_MEMORY');
+ok((await call(prodKdf, 'import', [envT, PW, vid])).status === 2, 'tampered envelope -> E_CORRUPT');
+const envV = Uint8Array.from(env); envV[69] ^= 1;
+ok((await call(prodKdf, 'import', [envV, PW, vid])).status === 2, 'another vault id -> E_CORRUPT');
+const envM = Uint8Array.from(env); envM[5] = 1;
+ok((await call(prodKdf, 'import', [envM, PW, vid])).status === 2, 'm over 1 GiB -> E_CORRUPT');
+const envTT = Uint8Array.from(env); envTT[6] = 11;
+ok((await call(prodKdf, 'import', [envTT, PW, vid])).status === 2, 't = 11 -> E_CORRUPT');
+ok((await call(prod, 'export', [sealed, vid, PW])).status === 8, 'export on a 64 MiB vault instance -> E_NO_MEMORY');
 const tExports = [];
-for (let i = 0; i < 3; i++) { t0 = performance.now(); await call(prod, 'export', [sealed, vid, utf8('pw')]); tExports.push(Math.round(performance.now() - t0)); }
-console.log('export (scrypt N=2^15 r=8) ms:', tExports.join(', '));
-ok((await call(prod, 'export', [sealed, vid, new Uint8Array(0)])).status === 1, 'empty password -> E_BAD_INPUT');
+for (let i = 0; i < 3; i++) { t0 = performance.now(); await call(prodKdf, 'export', [sealed, vid, PW]); tExports.push(Math.round(performance.now() - t0)); }
+console.log('export (Argon2id m=256 MiB t=3 p=1) ms:', tExports.join(', '));
+ok((await call(prodKdf, 'export', [sealed, vid, utf8('eleven char')])).status === 1, 'password under 12 bytes -> E_BAD_INPUT');
+ok((await call(prodKdf, 'export', [sealed, vid, new Uint8Array(0)])).status === 1, 'empty password -> E_BAD_INPUT');
 
 // sign timing
 t0 = performance.now();
@@ -175,6 +189,11 @@ for (const [pw, salt, log2n, r_, p, len] of [['password', 'NaCl', 10, 8, 16, 64]
   const want = scryptSync(pw, salt, len, { N: 2 ** log2n, r: r_, p, maxmem: 256 * 1024 * 1024 });
   ok(m.status === 0 && hex(m.fields[0]) === hex(want), `scrypt ${log2n},${r_},${p}`); n++;
 }
+// Argon2id against RFC 9106, section 5.3 (p = 4 lanes, filled one after the other)
+{
+  const a = await call(test, 't_argon2id', [new Uint8Array(32).fill(1), new Uint8Array(16).fill(2), new Uint8Array(8).fill(3), new Uint8Array(12).fill(4), u32(3), u32(32), Uint8Array.of(4), u16(32)]);
+  ok(a.status === 0 && hex(a.fields[0]) === '0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659', 'argon2id RFC 9106'); n++;
+}
 const sh = await call(test, 't_sha256', [utf8('abc')]);
 ok(hex(sh.fields[0]) === createHash('sha256').update('abc').digest('hex'), 'sha256');
 const big = randomBytes(65535);
@@ -194,7 +213,7 @@ try { await test.call('t_trap', frame([])); ok(false, 't_trap did not trap'); } 
 
 console.log(`vectors checked: ${n}`);
 console.log(`sign ${tSign.toFixed(3)} ms, verify ${tVerify.toFixed(3)} ms (per call incl. host overhead), export ${tExport.toFixed(0)} ms, import ${tImport.toFixed(0)} ms`);
-for (const f of ['enclaves/vault.wasm', 'enclaves/vault-test.wasm']) console.log(f, readFileSync(f).length, 'bytes');
-for (const p of [prod, both, only2, none, bad, test]) await p.close();
+for (const f of ['enclaves/vault.wasm', 'enclaves/vault-kdf.wasm', 'enclaves/vault-test.wasm']) console.log(f, readFileSync(f).length, 'bytes');
+for (const p of [prod, both, only2, none, bad, test, prodKdf, only2Kdf]) await p.close();
 console.log(failures ? `${failures} FAILURES` : 'all smoke checks passed');
 process.exit(failures ? 1 : 0);

@@ -3,11 +3,13 @@
 
 #include <stdlib.h>
 
+#include "argon2id.h"
 #include "chacha20poly1305.h"
 #include "extism.h"
 #include "hmac.h"
 #include "plugin.h"
 #include "scrypt.h"
+#include "seal.h"
 #include "secure.h"
 #include "sha256.h"
 #include "status.h"
@@ -17,6 +19,9 @@
 #define T_SCRYPT_MAX_LOG2N 20u
 #define T_SCRYPT_MAX_R 32u
 #define T_SCRYPT_MAX_P 16u
+#define T_ARGON2_MAX_T 16u
+#define T_ARGON2_MAX_M_KIB (16u * 1024u)
+#define T_ARGON2_MAX_P 16u
 
 static uint16_t u16le(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
@@ -88,6 +93,39 @@ static int op_scrypt(const field_t *in, result_t *res) {
     return HW_OK;
 }
 
+/* password, salt, secret, ad, t (u32 LE), m in KiB (u32 LE), p (u8), length (u16 LE) -> tag. */
+static int op_argon2id(const field_t *in, result_t *res) {
+    size_t len;
+    uint32_t t, m, p;
+    uint8_t *o;
+    int rc;
+    if (in[4].len != 4 || in[5].len != 4 || in[6].len != 1 || in[7].len != 2) return E_BAD_INPUT;
+    t = load32_le(in[4].ptr);
+    m = load32_le(in[5].ptr);
+    p = in[6].ptr[0];
+    len = u16le(in[7].ptr);
+    if (t > T_ARGON2_MAX_T || m > T_ARGON2_MAX_M_KIB || p > T_ARGON2_MAX_P) return E_BAD_INPUT;
+    if ((o = heap_out(res, len)) == NULL) return E_NO_MEMORY;
+    rc = argon2id_kdf(in[0].ptr, in[0].len, in[1].ptr, in[1].len, in[2].ptr, in[2].len, in[3].ptr,
+                      in[3].len, t, m, p, o, len);
+    if (rc != HW_OK) return rc;
+    result_add_ref(res, o, len);
+    return HW_OK;
+}
+
+/* private key (32), vault id, password, m KiB (u32 LE), t (u32 LE) -> a v2 envelope written by the
+ * production code path with these parameters (small ones, so that a test can open it on the host). */
+static int op_envelope_v2(const field_t *in, result_t *res) {
+    uint8_t *env;
+    if (in[0].len != 32 || in[1].len < 1 || in[1].len > VAULT_ID_MAX || in[3].len != 4 || in[4].len != 4)
+        return E_BAD_INPUT;
+    if (load32_le(in[3].ptr) > T_ARGON2_MAX_M_KIB) return E_BAD_INPUT;
+    env = result_add(res, NULL, ENV2_LEN(in[1].len));
+    if (env == NULL) return E_INTERNAL;
+    return envelope_export_with(in[0].ptr, in[1].ptr, in[1].len, in[2].ptr, in[2].len, load32_le(in[3].ptr),
+                                load32_le(in[4].ptr), env);
+}
+
 static int aead(const field_t *in, result_t *res, int x, int seal) {
     size_t nlen = x ? 24 : 12, len;
     uint8_t *o;
@@ -128,6 +166,8 @@ EXPORT("t_hmac_sha256") int32_t t_hmac_sha256(void) { return run_export(2, op_hm
 EXPORT("t_hkdf_sha256") int32_t t_hkdf_sha256(void) { return run_export(4, op_hkdf); }
 EXPORT("t_pbkdf2_sha256") int32_t t_pbkdf2_sha256(void) { return run_export(4, op_pbkdf2); }
 EXPORT("t_scrypt") int32_t t_scrypt(void) { return run_export(6, op_scrypt); }
+EXPORT("t_argon2id") int32_t t_argon2id(void) { return run_export(8, op_argon2id); }
+EXPORT("t_envelope_v2") int32_t t_envelope_v2(void) { return run_export(5, op_envelope_v2); }
 EXPORT("t_chacha20poly1305_seal") int32_t t_c_seal(void) { return run_export(4, op_c_seal); }
 EXPORT("t_chacha20poly1305_open") int32_t t_c_open(void) { return run_export(4, op_c_open); }
 EXPORT("t_xchacha20poly1305_seal") int32_t t_x_seal(void) { return run_export(4, op_x_seal); }

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { Enclave, type EnclaveOptions } from '../../enclaves/enclave.js';
 import { ring, type MasterKey, type MasterKeyRing } from '../../enclaves/master-keys.js';
+import { HANG_MS } from './deadlines.js';
 
 export function masterKey(id: number): MasterKey {
   return { id, key: Uint8Array.from(randomBytes(32)) };
@@ -12,8 +13,13 @@ export function testRing(...keys: MasterKey[]): MasterKeyRing {
   return ring(keys.length > 0 ? keys : [masterKey(1)]);
 }
 
+/**
+ * An enclave for a test. Its per-call timeout is hang-only unless the test sets one: an export or
+ * import runs Argon2id at 256 MiB (1-3 s of CPU here, far more on a busy machine), which is ordinary
+ * work, not a hang. Tests of the timeout itself pass a short `timeoutMs` with a call that never ends.
+ */
 export function openEnclave(options: EnclaveOptions = {}): Promise<Enclave> {
-  return Enclave.open({ workers: 2, kdfWorkers: 1, ...options });
+  return Enclave.open({ workers: 2, kdfWorkers: 1, timeoutMs: HANG_MS, ...options });
 }
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -40,7 +40,9 @@ export function testCluster(name: string, partitions = 8): TestCluster {
     node(opts: NodeOptions = {}) {
       const dataDir = mkdtempSync(join(tmpdir(), 'hway-node-'));
       dirs.push(dataDir);
-      const n = createNode({ redis: REDIS, prefix, partitions, dataDir, masterKeys: masterKey, leaseMs: 1500, ...opts });
+      // The enclave's per-call timeout is hang-only unless a test sets one (an Argon2id export is
+      // seconds of CPU, many more on a busy machine: ordinary work, see ./enclave.ts openEnclave).
+      const n = createNode({ redis: REDIS, prefix, partitions, dataDir, masterKeys: masterKey, leaseMs: 1500, enclaveTimeoutMs: HANG_MS, ...opts });
       nodes.push(n);
       return n;
     },

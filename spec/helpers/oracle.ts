@@ -2,6 +2,7 @@
 // enclave's sealed-data and envelope formats (enclaves/vault/ABI.md). XChaCha20 is not in node:crypto,
 // but HChaCha20 falls out of its raw ChaCha20 keystream: block = rounds(state) + state, and the state
 // is known, so subtracting it leaves rounds(state), whose words 0–3 and 12–15 are HChaCha20.
+import { argon2id } from '@noble/hashes/argon2.js';
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, scryptSync } from 'node:crypto';
 
 const SIGMA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574];
@@ -93,6 +94,28 @@ export function envelopeOnHost(privateKey: Uint8Array, password: string, logN = 
   const nonce = randomBytes(24);
   const header = Buffer.concat([Buffer.of(1, 1, logN, r, 1), salt, nonce, check]);
   return Buffer.concat([header, xchachaPolySeal(km.subarray(0, 32), nonce, header, privateKey)]);
+}
+
+/**
+ * Builds a v2 export envelope as ABI.md describes it (Export envelope v2), with @noble/hashes' Argon2id:
+ * small parameters only (m in KiB; import accepts any within its bounds). `aad` replaces the associated
+ * data, to build envelopes that must fail authentication.
+ */
+export function envelopeV2OnHost(
+  privateKey: Uint8Array,
+  password: string,
+  vaultId: string,
+  o: { m?: number; t?: number; aad?: (header: Uint8Array) => Uint8Array } = {},
+): Uint8Array {
+  const m = o.m ?? 32;
+  const t = o.t ?? 1;
+  const vid = Buffer.from(vaultId, 'utf8');
+  const salt = randomBytes(16);
+  const nonce = randomBytes(24);
+  const km = argon2id(Buffer.from(password, 'utf8'), salt, { t, m, p: 1, dkLen: 64 });
+  const check = hmac(km.subarray(32), Buffer.from('hway/export/check/v2')).subarray(0, 16);
+  const header = Buffer.concat([Buffer.of(2, 2), u32(m), u32(t), Buffer.of(1), salt, nonce, check, Buffer.of(vid.length & 0xff, vid.length >>> 8), vid]);
+  return Uint8Array.from(Buffer.concat([header, xchachaPolySeal(km.subarray(0, 32), nonce, o.aad ? o.aad(header) : header, privateKey)]));
 }
 
 /** Opens an enclave export on the host (tests only), to prove what it holds. */
