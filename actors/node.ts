@@ -19,7 +19,7 @@ import { HwayClient } from './client.js';
 import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from './gateway/gateway.js';
 import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
 import { TokenService } from './gateway/tokens.js';
-import { createIngress, type Handler, type Ingress, type Json, type Task, type Weights } from './ingress/index.js';
+import { createIngress, type Handler, type Ingress, type IngressOptions, type Json, type Task, type Weights } from './ingress/index.js';
 import { Keys } from './ingress/keys.js';
 import { nodeConnection, type RedisSource } from '../storage/redis.js';
 import { preflight, redisSourceFrom } from '../storage/redis-preflight.js';
@@ -57,6 +57,8 @@ export interface NodeOptions {
   strict?: boolean;
   leaseMs?: number;
   shutdownMs?: number;
+  /** Dead letters kept per partition, and for how long. Default 10,000 and 90 days (as Asynq). */
+  deadLetters?: IngressOptions['deadLetters'];
   /** Idle time before a vault actor is passivated (default 5 min). */
   passivateMs?: number;
   /** Operations waiting per vault before E_BUSY (default 1000). */
@@ -275,6 +277,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         ...(options.strict === undefined ? {} : { strict: options.strict }),
         ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
         ...(options.shutdownMs === undefined ? {} : { shutdownMs: options.shutdownMs }),
+        ...(options.deadLetters === undefined ? {} : { deadLetters: options.deadLetters }),
       });
       await ingress.start();
       if (options.gateway !== false) {

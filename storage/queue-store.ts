@@ -94,6 +94,16 @@ export interface Finished {
   envelope: string;
 }
 
+/** How many dead letters a partition keeps, and for how long (the oldest go first). */
+export interface DeadLetterRetention {
+  /** Most kept per partition; at least 1. Default 10,000 (Asynq's). */
+  max: number;
+  /** Longest kept, ms. Default 90 days (Asynq's). */
+  maxAgeMs: number;
+}
+
+export const DEFAULT_DEAD_LETTER_RETENTION: DeadLetterRetention = { max: 10_000, maxAgeMs: 90 * 24 * 3600 * 1000 };
+
 /** One script call per partition holds at most this many completions. */
 const MAX_COMPLETE_BATCH = 100;
 
@@ -253,12 +263,16 @@ export class QueueStore {
    * A failed attempt: schedule a retry after delayMs, or archive it as a dead letter with its error
    * envelope stored as the result. Resolves to ms until the partition's earliest scheduled task.
    */
-  async fail(p: number, t: { lane: Lane; entryId: string; id: string; reply: string; attempt: number }, how: { retry: boolean; delayMs: number; envelope: string; resultTtlMs: number }): Promise<number> {
+  async fail(
+    p: number,
+    t: { lane: Lane; entryId: string; id: string; reply: string; attempt: number },
+    how: { retry: boolean; delayMs: number; envelope: string; resultTtlMs: number; retention: DeadLetterRetention },
+  ): Promise<number> {
     const k = this.keys;
     return (await this.run({
       name: 'fail',
       keys: [k.stream(p, PRIORITIES[t.lane]), k.task(p, t.id), k.scheduled(p), k.dead(p), k.result(p, t.id)],
-      args: [GROUP, t.entryId, t.id, how.retry ? 'retry' : 'archive', how.delayMs, how.envelope, how.resultTtlMs, t.reply, t.attempt + 1],
+      args: [GROUP, t.entryId, t.id, how.retry ? 'retry' : 'archive', how.delayMs, how.envelope, how.resultTtlMs, t.reply, t.attempt + 1, how.retention.max, how.retention.maxAgeMs, k.task(p, ''), k.result(p, '')],
     })) as number;
   }
 

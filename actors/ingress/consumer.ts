@@ -24,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { QueueStore } from '../../storage/queue-store.js';
+import { DEFAULT_DEAD_LETTER_RETENTION, QueueStore, type DeadLetterRetention } from '../../storage/queue-store.js';
 import type { Durability } from '../../storage/scripts.js';
 import { closeConnection, nodeConnection, type RedisSource } from '../../storage/redis.js';
 import { Dispatcher } from './dispatcher.js';
@@ -65,6 +65,8 @@ export interface IngressOptions {
   shutdownMs?: number;
   /** How long results (and the records of completed tasks) are kept. Default 24 h. */
   resultTtlMs?: number;
+  /** Dead letters kept per partition, and for how long. Default 10,000 and 90 days (as Asynq). */
+  deadLetters?: Partial<DeadLetterRetention>;
   /** Handler timeout when a task sets none. Default 30 s. */
   defaultTimeoutMs?: number;
   retry?: RetryPolicy;
@@ -150,8 +152,9 @@ class IngressImpl implements Ingress {
     const concurrency = opts.concurrency ?? 10;
     if (!Number.isInteger(this.P) || this.P < 1) throw new RangeError('partitions must be a positive integer');
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
-    // Made now, so that bad weights throw here rather than at start().
+    // Made now, so that bad weights (or retention) throw here rather than at start().
     this.sched = new PriorityScheduler(opts.weights ?? DEFAULT_WEIGHTS, opts.strict ?? false);
+    deadLetterRetention(opts.deadLetters);
   }
 
   register(type: string, handler: Handler): void {
@@ -186,7 +189,7 @@ class IngressImpl implements Ingress {
       this.table.reopen(part);
       pump();
     });
-    const outcomes = new OutcomeWriter(store, resultTtlMs, o.retry ?? DEFAULT_RETRY, this.counters, this.log, (part, next, delay) => this.promoter.armBy(part, next, delay));
+    const outcomes = new OutcomeWriter(store, resultTtlMs, deadLetterRetention(o.deadLetters), o.retry ?? DEFAULT_RETRY, this.counters, this.log, (part, next, delay) => this.promoter.armBy(part, next, delay));
     this.executor = new Executor(this.handlers, o.dispatch, outcomes);
     this.reader = new Reader(
       store,
@@ -362,6 +365,14 @@ class IngressImpl implements Ingress {
 
 export function createIngress(opts: IngressOptions): Ingress {
   return new IngressImpl(opts);
+}
+
+/** The retention asked for, over the defaults; a RangeError when it would keep nothing. */
+function deadLetterRetention(r: Partial<DeadLetterRetention> = {}): DeadLetterRetention {
+  const out = { ...DEFAULT_DEAD_LETTER_RETENTION, ...r };
+  if (!Number.isInteger(out.max) || out.max < 1) throw new RangeError('deadLetters.max must be a positive integer');
+  if (!Number.isFinite(out.maxAgeMs) || out.maxAgeMs < 1) throw new RangeError('deadLetters.maxAgeMs must be a positive number of ms');
+  return out;
 }
 
 function sleep(ms: number): Promise<void> {

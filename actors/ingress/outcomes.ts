@@ -4,7 +4,7 @@
 // acknowledged entry always has its outcome and a stored outcome never leaves its entry pending.
 import { isHwayError, type ErrorCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { Finished, QueueStore } from '../../storage/queue-store.js';
+import type { DeadLetterRetention, Finished, QueueStore } from '../../storage/queue-store.js';
 import type { Entry } from './held.js';
 import type { Part } from './partitions.js';
 import { backoffMs, type RetryPolicy } from './retry.js';
@@ -29,6 +29,7 @@ export class OutcomeWriter {
   constructor(
     private readonly store: QueueStore,
     private readonly resultTtlMs: number,
+    private readonly retention: DeadLetterRetention,
     private readonly retry: RetryPolicy,
     private readonly counters: OutcomeCounters,
     private readonly log: Logger,
@@ -83,7 +84,7 @@ export class OutcomeWriter {
     const retry = !permanent && e.attempt <= e.maxRetries;
     const envelope = JSON.stringify({ ok: 0, e: { code, message } } satisfies Envelope);
     const delayMs = retry ? backoffMs(e.attempt, this.retry) : 0;
-    const next = await this.store.fail(e.part.p, e, { retry, delayMs, envelope, resultTtlMs: this.resultTtlMs });
+    const next = await this.store.fail(e.part.p, e, { retry, delayMs, envelope, resultTtlMs: this.resultTtlMs, retention: this.retention });
     if (retry) {
       this.counters.retried++;
       this.log.info('task failed, will retry', { task: e.id, type: e.type ?? '', attempt: e.attempt, code, delayMs });

@@ -16,6 +16,8 @@ const FLAGS = {
   'ipfs-listen': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS listen address, e.g. /ip4/127.0.0.1/tcp/4010' },
   'ipfs-peer': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS peer to dial (with /p2p/<peerId>)' },
   'no-gateway': { type: 'boolean', desc: 'do not run the signer gateway on this node' },
+  'dead-letters-max': { type: 'number', env: 'HWAY_DEAD_LETTERS_MAX', default: 10_000, arg: 'N', desc: 'dead letters kept per partition (the oldest go first)' },
+  'dead-letters-days': { type: 'number', env: 'HWAY_DEAD_LETTERS_DAYS', default: 90, arg: 'D', desc: 'days a dead letter is kept' },
 } as const;
 
 const help = `hway start [flags]
@@ -49,6 +51,10 @@ export const command: Command = {
     if (nodeId !== undefined && !ID_RE.test(nodeId)) throw new UsageError('--node-id must be 1–64 characters of A–Z a–z 0–9 . _ -');
     const concurrency = flags.concurrency ?? 10;
     if (concurrency < 1) throw new UsageError('--concurrency must be at least 1');
+    const deadMax = flags['dead-letters-max'] ?? 10_000;
+    const deadDays = flags['dead-letters-days'] ?? 90;
+    if (!Number.isInteger(deadMax) || deadMax < 1) throw new UsageError('--dead-letters-max must be a positive integer');
+    if (!(deadDays > 0)) throw new UsageError('--dead-letters-days must be more than 0');
     const dataDir = resolve(flags['data-dir'] ?? './.hway');
     const keyFile = resolve(flags['master-key-file'] ?? join(dataDir, 'master.key'));
     const keyFromEnv = (io.env.HWAY_MASTER_KEY ?? '').trim() !== '';
@@ -75,6 +81,7 @@ export const command: Command = {
       concurrency,
       masterKeyFile: keyFile,
       createMasterKey: true,
+      deadLetters: { max: deadMax, maxAgeMs: Math.round(deadDays * 24 * 3600 * 1000) },
       env: io.env,
       ...(nodeId === undefined ? {} : { nodeId }),
       ...(listen.length || peers.length ? { ipfs: { ...(listen.length ? { listen } : {}), ...(peers.length ? { peers } : {}) } } : {}),
