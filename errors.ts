@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'E_CONFLICT'
   | 'E_TASK_FAILED'
   | 'E_UNAUTHORIZED'
+  | 'E_AUTH_REQUIRED'
   | 'E_FORBIDDEN'
   | 'E_RATE_LIMITED'
   | 'E_NO_WALLET'

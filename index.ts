@@ -22,3 +22,5 @@ export {
   type SignMeta,
 } from './actors/gateway/index.js';
 export type { SignResult, WalletInfo, MinerConnection } from './actors/gateway/producer.js';
+// Issuing and revoking account tokens (what `hway token` does), for services that run their own nodes.
+export { TokenService, type TokenServiceOptions, type TokenClaims, type IssuedToken } from './actors/gateway/tokens.js';

@@ -11,6 +11,7 @@ import { parseMasterKeys, wipeMasterKeys, type MasterKeyRing } from '../enclaves
 import { HwayError } from '../errors.js';
 import { logger as makeLogger, type Logger } from '../log.js';
 import { applyOnce, type RedisEffect } from '../storage/effects.js';
+import { loadTokenSecret } from '../storage/token-secret-file.js';
 import { openIpfs, preloadIpfs, type IpfsStore } from '../storage/ipfs.js';
 import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
@@ -21,7 +22,7 @@ import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
 import { TokenService } from './gateway/tokens.js';
 import { createIngress, type Handler, type Ingress, type IngressOptions, type Json, type Task, type Weights } from './ingress/index.js';
 import { Keys } from './ingress/keys.js';
-import { nodeConnection, type RedisSource } from '../storage/redis.js';
+import { closeConnection, nodeConnection, type RedisSource } from '../storage/redis.js';
 import { preflight, redisSourceFrom } from '../storage/redis-preflight.js';
 import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
@@ -71,10 +72,20 @@ export interface NodeOptions {
   ipfs?: { listen?: string[]; peers?: string[]; timeoutMs?: number };
   filNetwork?: FilNetwork;
   /**
-   * HS256 secret of account tokens (default HWAY_TOKEN_SECRET). When set, auth is on: every vault task
-   * and gateway request needs a token, acts for its account only, and is rate limited.
+   * HS256 secret of account tokens. Auth is on by default: every vault task and gateway request needs
+   * a token, acts for its account only, and is rate limited. The secret is this option, else env
+   * HWAY_TOKEN_SECRET, else the file `tokenSecretFile` (default <dataDir>/token.secret); with none,
+   * start() refuses (E_AUTH_REQUIRED) unless `insecure` or `authorize` says how to run without it.
    */
   tokenSecret?: string;
+  tokenSecretFile?: string;
+  /** Create the token secret file (mode 0600) when there is none (what `hway start` does). Default false. */
+  createTokenSecret?: boolean;
+  /**
+   * Run without auth: every producer reaches every vault of the default account. Only for a Redis
+   * that nobody else can reach (tests, a demo on a laptop). Default false.
+   */
+  insecure?: boolean;
   /** The signer gateway on this node (default on); `false` turns it off. */
   gateway?: false | Omit<GatewayOptions, 'redis' | 'nodeId' | 'prefix' | 'tokens' | 'tokenSecret' | 'vaultSigners'>;
   /** Replaces the token check of vault tasks (tests, embedding services with their own auth). */
@@ -117,6 +128,8 @@ export interface NodeStats {
   ingress: ReturnType<Ingress['stats']>;
   enclave: ReturnType<Enclave['stats']>;
   gateway: GatewayStats | null;
+  /** Tokens are required (the default), or the node runs without auth (`insecure`, `authorize`). */
+  auth: boolean;
 }
 
 export interface HwayNode {
@@ -144,6 +157,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
   const dataDir = resolve(options.dataDir ?? env.HWAY_DATA_DIR ?? '.hway');
   const partitions = options.partitions ?? 64;
   const prefix = options.prefix ?? 'hway';
+  if (options.insecure === true && options.tokenSecret !== undefined) throw new HwayError('E_BAD_INPUT', 'insecure and tokenSecret: choose one', { permanent: true });
   const redis = nodeConnection(redisSrc, `hway-node-${nodeId}`);
   redis.on('error', (e: Error) => log.debug('redis error', { error: e.message }));
   const store = new VaultStore(redis, prefix);
@@ -159,12 +173,29 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
   let gateway: Gateway | undefined;
   let signerClient: HwayClient | undefined;
   let started = false;
-  const tokenSecret = options.tokenSecret ?? (env.HWAY_TOKEN_SECRET || undefined);
 
   const openStore = (): Promise<IpfsStore> => {
     ipfs ??= openIpfs({ dataDir, ...(options.ipfs?.listen ? { listen: options.ipfs.listen } : {}), ...(options.ipfs?.peers ? { peers: options.ipfs.peers } : {}), logger: log.child({ component: 'ipfs' }) });
     return ipfs;
   };
+
+  /** The token secret, or undefined to run without auth (only when told to); see NodeOptions.tokenSecret. */
+  function tokenSecret(): string | undefined {
+    if (options.insecure === true) {
+      log.warn('auth is off (insecure): every producer reaches every vault of the default account');
+      return undefined;
+    }
+    if (options.tokenSecret !== undefined) return options.tokenSecret;
+    const file = options.tokenSecretFile ?? join(dataDir, 'token.secret');
+    const src = loadTokenSecret({ env, file, create: options.createTokenSecret ?? false });
+    if (src !== undefined) {
+      if (src.origin === 'created') log.warn('created a new token secret file: tokens are issued with it (hway token issue --data-dir)', { path: src.path });
+      else log.info('token secret loaded', { origin: src.origin });
+      return src.secret;
+    }
+    if (options.authorize !== undefined) return undefined; // the embedding service checks access itself
+    throw new HwayError('E_AUTH_REQUIRED', `no token secret: set HWAY_TOKEN_SECRET, create ${file} (hway start does), or run with insecure: true (--insecure-no-auth)`, { permanent: true });
+  }
 
   /** The master keys, and whether the node made this ring itself (then it wipes it after use). */
   function masterKeys(): { ring: MasterKeyRing; own: boolean } {
@@ -216,6 +247,8 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
 
     async start(): Promise<void> {
       if (started) return;
+      // Refused before anything else: a node without auth is only ever one that was told so.
+      const secret = tokenSecret();
       started = true;
       // A Redis that cannot serve this node (unreachable, a cluster that is down, a single-Redis URL
       // pointing at a cluster node, keys that would span slots) fails here with one clear error,
@@ -255,8 +288,8 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         },
         { ...DEFAULT_SUPERVISOR, ...(options.passivateMs === undefined ? {} : { passivateMs: options.passivateMs }), ...(options.mailboxLimit === undefined ? {} : { mailboxLimit: options.mailboxLimit }) },
       );
-      if (tokenSecret !== undefined) {
-        tokens = new TokenService({ redis: redisSrc, secret: tokenSecret, prefix, logger: log.child({ component: 'tokens' }) });
+      if (secret !== undefined) {
+        tokens = new TokenService({ redis: redisSrc, secret, prefix, logger: log.child({ component: 'tokens' }) });
         await tokens.whenReady();
       }
       const limits = options.gateway === false ? DEFAULT_LIMITS : (options.gateway?.rateLimits ?? DEFAULT_LIMITS);
@@ -297,7 +330,11 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
     },
 
     async stop(): Promise<void> {
-      if (!started) return;
+      if (!started) {
+        // Never started, or its start failed: only the connection made with the node is open.
+        if (redis.status !== 'end') await closeConnection(redis);
+        return;
+      }
       started = false;
       await gateway?.stop(); // no new signing requests for the vaults
       gateway = undefined;
@@ -322,6 +359,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         ingress: ingress.stats(),
         enclave: enclave.stats(),
         gateway: gateway === undefined ? null : gateway.stats(),
+        auth: tokens !== undefined,
       };
     },
 

@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createNode, HwayClient } from 'hway';
+import { createNode, HwayClient, TokenService } from 'hway';
 
 const redis = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
 // Producers and nodes must agree on the key prefix and the partition count.
@@ -17,8 +17,10 @@ const dataDir = mkdtempSync(join(tmpdir(), 'hway-embed-'));
 // The master key seals every vault: a real service takes it from its secret store (or lets the node
 // keep a 0600 key file under dataDir with `createMasterKey: true`). Here, a fresh one per run.
 const masterKeys = `1:${randomBytes(32).toString('hex')}`;
-// No token secret: auth is off, so anyone who can reach this Redis reaches every vault (README).
-const node = createNode({ redis, prefix, partitions, dataDir, masterKeys });
+// Auth is on by default: the token secret signs the tokens that producers and wallets present. A
+// real service takes it from its secret store too (or `createTokenSecret: true` keeps a 0600 file).
+const tokenSecret = randomBytes(32).toString('hex');
+const node = createNode({ redis, prefix, partitions, dataDir, masterKeys, tokenSecret });
 
 // A task type of this service: the payload is validated before the handler sees it.
 node.registerTask('invoice:settle', {
@@ -30,7 +32,11 @@ node.registerTask('invoice:settle', {
 });
 await node.start();
 
-const client = new HwayClient({ redis, prefix, partitions });
+// This service's producer acts for account "payments"; "admin" because it exports.
+const issuer = new TokenService({ redis, secret: tokenSecret, prefix, subscribe: false });
+const { token } = await issuer.issue({ account: 'payments', perm: 'admin', ttlSec: 3600 });
+await issuer.close();
+const client = new HwayClient({ redis, prefix, partitions, token });
 try {
   const digest = createHash('sha256').update('pay 10 to bob').digest(); // 32 bytes to sign
   const password = randomBytes(16).toString('base64url');               // the export's password

@@ -1,9 +1,12 @@
-// `hway cluster --nodes 2`: two child nodes sharing one master key (created 0600 in the base dir),
-// each with its own data dir, output prefixed [node-i]; they split the partitions; a vault exported
-// on one node imports on the other (IPFS mesh); SIGTERM stops both gracefully and the command exits 0.
+// `hway cluster --nodes 2`: two child nodes sharing one master key (created 0600 in the base dir)
+// and one token secret (here from HWAY_TOKEN_SECRET, handed over in a private file: neither secret
+// is in a child's arguments or environment), each with its own data dir, output prefixed [node-i];
+// they split the partitions; a vault exported on one node imports on the other (IPFS mesh), with
+// auth on; SIGTERM stops both gracefully and the command exits 0.
 import { afterAll, expect, test } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -38,12 +41,41 @@ function idsOnDifferentNodes(owners: Owners): [string, string] {
 
 test('two nodes: partitions split, export on one imports anywhere, SIGTERM stops both (exit 0)', async () => {
   const base = join(dir, 'c');
-  proc = await hwayLongRunning(['cluster', '--nodes', '2', '--prefix', prefix, '--partitions', String(P), '--data-dir', base], (out) => (out.match(/"ready":true/g) ?? []).length === 2);
+  const secret = randomBytes(32).toString('hex');
+  const env = { HWAY_TOKEN_SECRET: secret };
+  const allReady = (out: string): boolean => (out.match(/"ready":true/g) ?? []).length === 2;
+  proc = await hwayLongRunning(['cluster', '--nodes', '2', '--prefix', prefix, '--partitions', String(P), '--data-dir', base], allReady, { env });
   expect(proc.stdout()).toMatch(/^\[node-1\] \{"ready":true/m);
   expect(proc.stdout()).toMatch(/^\[node-2\] \{"ready":true/m);
   expect(statSync(join(base, 'master.key')).mode & 0o777).toBe(0o600);
   expect(existsSync(join(base, 'node-1', 'master.key'))).toBe(false); // one shared key, not one each
   expect(existsSync(join(base, 'node-2', 'ipfs'))).toBe(true);
+
+  // Files, not secrets: the children's arguments and environment hold neither the token secret nor
+  // the master key, and the private copy of the secret is gone once both nodes read it.
+  const masterKey = readFileSync(join(base, 'master.key'), 'utf8').trim().slice(2);
+  // The nodes among the command's children (tsx has a helper process of its own).
+  const kids = execFileSync('pgrep', ['-P', String(proc.proc.pid)], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .filter((pid) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes('start'));
+  expect(kids).toHaveLength(2);
+  for (const pid of kids) {
+    const seen = readFileSync(`/proc/${pid}/cmdline`, 'utf8') + readFileSync(`/proc/${pid}/environ`, 'utf8');
+    expect(seen).toContain('--token-secret-file');
+    expect(seen).not.toContain(secret);
+    expect(seen).not.toContain(masterKey);
+    expect(seen).not.toContain('HWAY_TOKEN_SECRET');
+  }
+  await pollUntil(() => readdirSync(base).every((f) => !f.startsWith('.handover-')), 'the handed-over secret file to be removed');
+  expect(existsSync(join(base, 'token.secret'))).toBe(false); // the environment's secret was used
+
+  // Auth is on: the operator issues a token with the same secret; without one, a producer is refused.
+  const refused = await hway(['vault', 'generate', 'c-refused', ...O, ...WAIT]);
+  expect((refused.json as { error: { code: string } }).error.code).toBe('E_UNAUTHORIZED');
+  const issued = await hway<{ token: string }>(['token', 'issue', '--account', 'acme', '--perm', 'admin', ...O], { env });
+  expect(issued.code).toBe(0);
+  const asAcme = { env: { HWAY_TOKEN: issued.json.token } };
 
   // Rebalancing converges on 4 + 4 (within a few lease periods; polled for as long as it takes).
   let nodes: Array<{ id: string; partitions: number }> = [];
@@ -57,11 +89,11 @@ test('two nodes: partitions split, export on one imports anywhere, SIGTERM stops
   expect(nodes.map((n) => [n.id, n.partitions]).sort()).toEqual([['node-1', 4], ['node-2', 4]]);
 
   const [a, b] = idsOnDifferentNodes(owners); // exported on one node, imported on the other
-  const gen = await hway<{ publicKey: string }>(['vault', 'generate', a, ...O, ...WAIT]);
+  const gen = await hway<{ publicKey: string }>(['vault', 'generate', a, ...O, ...WAIT], asAcme);
   expect(gen.code).toBe(0);
-  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O, ...WAIT], { input: 'cluster password' });
+  const exp = await hway<{ cid: string }>(['vault', 'export', a, ...O, ...WAIT], { input: 'cluster password', ...asAcme });
   expect(exp.code).toBe(0);
-  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O, ...WAIT], { input: 'cluster password' });
+  const imp = await hway<{ publicKey: string }>(['vault', 'import', exp.json.cid, b, ...O, ...WAIT], { input: 'cluster password', ...asAcme });
   expect([imp.code, imp.json.publicKey]).toEqual([0, gen.json.publicKey]);
 
   expect(await stopLongRunning(proc, 'SIGTERM')).toBe(0);

@@ -17,7 +17,7 @@ import type { HwayClient } from '../../actors/client.js';
 import type { NodeInternals as HwayNode } from '../../actors/node.js';
 import { isHwayError } from '../../errors.js';
 import { setRootLogger } from '../../log.js';
-import { GatewayClient, localKeyWallet, WalletConnector } from '../../actors/gateway/index.js';
+import { GatewayClient, localKeyWallet, TokenService, WalletConnector } from '../../actors/gateway/index.js';
 import { connectRedis, DEFAULT_REDIS, EXIT_REDIS, flagHelp, parseFlags, positionals, redisChoice, REDIS_FLAGS, type Command, type Io, type RedisTarget } from '../cli.js';
 import { deleteKeysWithPrefix } from '../../storage/prefix-keys.js';
 
@@ -216,17 +216,31 @@ export const command: Command = {
       if (!reached) return EXIT_REDIS;
 
       const [{ createNode }, { HwayClient }] = await Promise.all([import('../../actors/node.js'), import('../../actors/client.js')]);
+      // Auth on, as in production: each deployment has its own token secret (in memory here) and
+      // issues tokens of account "demo": "admin" for the vault client (export needs it), "sign" for
+      // the wallet and the gateway's producer.
+      const secrets = new Map<string, string>();
+      const tokenFor = async (prefix: string, perm: 'sign' | 'admin' = 'sign'): Promise<string> => {
+        const issuer = new TokenService({ redis: url, secret: secrets.get(prefix)!, prefix, subscribe: false });
+        try {
+          return (await issuer.issue({ account: 'demo', perm, ttlSec: 3600 })).token;
+        } finally {
+          await issuer.close();
+        }
+      };
       const makeNode = (prefix: string, masterKeys: string, ipfs: { listen?: string[]; peers?: string[] }): HwayNode => {
         const dataDir = mkdtempSync(join(tmpdir(), 'hway-demo-'));
         dirs.push(dataDir);
-        const n = createNode({ redis: url, prefix, partitions, dataDir, masterKeys, ipfs: { ...ipfs, timeoutMs: 30_000 }, env: {} });
+        const tokenSecret = randomBytes(32).toString('hex');
+        secrets.set(prefix, tokenSecret);
+        const n = createNode({ redis: url, prefix, partitions, dataDir, masterKeys, tokenSecret, ipfs: { ...ipfs, timeoutMs: 30_000 }, env: {} });
         nodes.push(n);
         return n;
       };
-      const makeClient = (prefix: string): HwayClient => {
+      const makeClient = async (prefix: string): Promise<HwayClient> => {
         // Export and import run Argon2id at 256 MiB (~2 s of CPU each): on a busy machine a result can
         // take well over 20 s, which is slow, not failed.
-        const c = new HwayClient({ redis: url, prefix, partitions, callTimeoutMs: 60_000 });
+        const c = new HwayClient({ redis: url, prefix, partitions, callTimeoutMs: 60_000, token: await tokenFor(prefix, 'admin') });
         clients.push(c);
         return c;
       };
@@ -242,7 +256,7 @@ export const command: Command = {
         return { value: a, detail: `${nodeA.nodeId}: ${st.partitions.length}/${partitions} partitions, master key ${envKey ? 'from HWAY_MASTER_KEY' : 'in memory'}, IPFS ${a[0] ?? '-'}` };
       });
       if (!addrs) return 1;
-      const client = makeClient(prefixA);
+      const client = await makeClient(prefixA);
       const vaultId = `demo-${tag}`;
 
       // 3–7. Vault operations.
@@ -282,7 +296,7 @@ export const command: Command = {
           return { value: true, detail: `${nodeB.nodeId}: own prefix, data dir and master key; dialed node 1 over libp2p` };
         });
         if (started) {
-          const remote = makeClient(prefixB);
+          const remote = await makeClient(prefixB);
           const imported = await step('import on node 2', async () => {
             const r = await remote.vault.import(cid, `${vaultId}-copy`, password);
             const same = r.publicKey === v.publicKey;
@@ -312,14 +326,14 @@ export const command: Command = {
       const sk = secp256k1.utils.randomSecretKey();
       const wallet = await step('gateway: wallet', async () => {
         const local = localKeyWallet([sk], { form: 'eth' });
-        const w = new WalletConnector({ redis: url, prefix: prefixA, ...local });
+        const w = new WalletConnector({ redis: url, prefix: prefixA, token: await tokenFor(prefixA), ...local });
         stoppers.unshift(() => w.close());
         const welcome = await w.connect();
         const address = local.addresses[0]!;
         return { value: address, ok: welcome.accepted.includes(address), detail: `a wallet proved its key for ${address} and is routed` };
       });
       if (wallet) {
-        const producer = new GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 30_000 });
+        const producer = new GatewayClient({ redis: url, prefix: prefixA, timeoutMs: 30_000, token: await tokenFor(prefixA) });
         stoppers.unshift(() => producer.close());
         await step('gateway: sign', async () => {
           const r = await producer.walletSign(wallet, Buffer.from(MESSAGE), { type: 'sha256' });

@@ -16,6 +16,8 @@ const FLAGS = {
   'ipfs-listen': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS listen address, e.g. /ip4/127.0.0.1/tcp/4010' },
   'ipfs-peer': { type: 'list', arg: 'MULTIADDR', desc: 'IPFS peer to dial (with /p2p/<peerId>)' },
   'no-gateway': { type: 'boolean', desc: 'do not run the signer gateway on this node' },
+  'token-secret-file': { type: 'string', arg: 'F', desc: 'token secret file (default <data-dir>/token.secret; created on first start, mode 0600; HWAY_TOKEN_SECRET wins)' },
+  'insecure-no-auth': { type: 'boolean', env: 'HWAY_INSECURE_NO_AUTH', desc: 'run without auth: every producer reaches every vault (only for a Redis nobody else reaches)' },
   'dead-letters-max': { type: 'number', env: 'HWAY_DEAD_LETTERS_MAX', default: 10_000, arg: 'N', desc: 'dead letters kept per partition (the oldest go first)' },
   'dead-letters-days': { type: 'number', env: 'HWAY_DEAD_LETTERS_DAYS', default: 90, arg: 'D', desc: 'days a dead letter is kept' },
 } as const;
@@ -30,8 +32,10 @@ reachable, the right kind (--redis at a cluster node is refused), every cluster 
 the cluster up, and a partition's keys in one slot (a Lua probe). When it cannot, one line on stderr
 says why and the exit code is 3 (E_REDIS_UNAVAILABLE or E_REDIS_MISCONFIGURED).
 On first start the master key file is created (mode 0600): back it up, every vault sealed by this
-node depends on it. The node also runs the signer gateway (wallets connect to it; the node's own
-vaults sign by address too); auth is on when HWAY_TOKEN_SECRET is set.
+node depends on it. Auth is on: producers and wallets need tokens (hway token issue), made with the
+token secret (HWAY_TOKEN_SECRET, else <data-dir>/token.secret, created on first start, mode 0600;
+every node of a cluster needs the same one). --insecure-no-auth runs without. The node also runs
+the signer gateway (wallets connect to it; the node's own vaults sign by address too).
 
 flags:
 ${flagHelp(FLAGS, 'print {"ready":true,"nodeId","multiaddrs",…} on stdout once serving')}`;
@@ -58,6 +62,9 @@ export const command: Command = {
     const dataDir = resolve(flags['data-dir'] ?? './.hway');
     const keyFile = resolve(flags['master-key-file'] ?? join(dataDir, 'master.key'));
     const keyFromEnv = (io.env.HWAY_MASTER_KEY ?? '').trim() !== '';
+    const insecure = flags['insecure-no-auth'] === true;
+    const secretFile = resolve(flags['token-secret-file'] ?? join(dataDir, 'token.secret'));
+    const secretFromEnv = (io.env.HWAY_TOKEN_SECRET ?? '') !== '';
 
     // The node's own connections retry forever; a user who forgot Redis, or pointed at the wrong
     // kind of Redis, wants to hear it at once (exit 3), before a master key file is created.
@@ -70,6 +77,7 @@ export const command: Command = {
     process.stderr.write(`hway: preflight ok: ${redisLabel} can serve prefix "${prefix}"\n`);
 
     const hadKeyFile = existsSync(keyFile);
+    const hadSecretFile = existsSync(secretFile);
     const { createNode } = await import('../../actors/node.js');
     const listen = flags['ipfs-listen'];
     const peers = flags['ipfs-peer'];
@@ -82,6 +90,7 @@ export const command: Command = {
       masterKeyFile: keyFile,
       createMasterKey: true,
       deadLetters: { max: deadMax, maxAgeMs: Math.round(deadDays * 24 * 3600 * 1000) },
+      ...(insecure ? { insecure: true } : { tokenSecretFile: secretFile, createTokenSecret: true }),
       env: io.env,
       ...(nodeId === undefined ? {} : { nodeId }),
       ...(listen.length || peers.length ? { ipfs: { ...(listen.length ? { listen } : {}), ...(peers.length ? { peers } : {}) } } : {}),
@@ -124,8 +133,10 @@ export const command: Command = {
     if (!keyFromEnv && !hadKeyFile && existsSync(keyFile)) {
       process.stderr.write(`hway: created master key file ${keyFile} (mode 0600): back it up, every vault sealed by this node depends on it\n`);
     }
-    if ((io.env.HWAY_TOKEN_SECRET ?? '') === '') {
-      process.stderr.write('hway: auth is off (no HWAY_TOKEN_SECRET): every producer reaches every vault of the default account\n');
+    if (insecure) {
+      process.stderr.write('hway: auth is off (--insecure-no-auth): every producer reaches every vault of the default account\n');
+    } else if (!secretFromEnv && !hadSecretFile && existsSync(secretFile)) {
+      process.stderr.write(`hway: created token secret file ${secretFile} (mode 0600): issue tokens with hway token issue --data-dir ${dataDir}\n`);
     }
     const multiaddrs = listen.length ? (await node.ipfs()).multiaddrs() : [];
     const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs };

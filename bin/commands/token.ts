@@ -1,7 +1,10 @@
 // `hway token issue|revoke|list`: access tokens (HS256 JWTs). These are operator commands: they need
-// the cluster's token secret (env HWAY_TOKEN_SECRET or --secret-file F), never on the command line.
+// the cluster's token secret (--secret-file F, env HWAY_TOKEN_SECRET, or the token.secret file that
+// `hway start` created in --data-dir), never on the command line.
 // A revocation is in force on every node within 1 s. Tokens themselves are printed only by `issue`.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readTokenSecretFile } from '../../storage/token-secret-file.js';
 import { TokenService, isPerm, parseTtl, PERMS } from '../../actors/gateway/tokens.js';
 import { checkRedis, clusterOptions, flagHelp, parseFlags, positionals, REDIS_FLAGS, table, UsageError, type Command, type Io } from '../cli.js';
 
@@ -10,7 +13,8 @@ const FLAGS = {
   account: { type: 'string', arg: 'A', desc: 'issue: the account the token acts for' },
   perm: { type: 'string', arg: 'P', desc: 'issue: read < write < sign < admin' },
   ttl: { type: 'string', default: '24h', arg: 'D', desc: 'issue: lifetime (90s, 15m, 24h, 30d)' },
-  'secret-file': { type: 'string', arg: 'F', desc: 'file holding the token secret (else env HWAY_TOKEN_SECRET)' },
+  'secret-file': { type: 'string', arg: 'F', desc: 'file holding the token secret (else env HWAY_TOKEN_SECRET, else <data-dir>/token.secret)' },
+  'data-dir': { type: 'string', env: 'HWAY_DATA_DIR', default: './.hway', arg: 'DIR', desc: 'the node data directory whose token.secret hway start created' },
 } as const;
 
 const help = `hway token <operation> [flags]
@@ -25,7 +29,7 @@ operations:
 flags:
 ${flagHelp(FLAGS)}`;
 
-function secretOf(file: string | undefined, env: NodeJS.ProcessEnv): string {
+function secretOf(file: string | undefined, env: NodeJS.ProcessEnv, dataDir: string): string {
   if (file !== undefined) {
     try {
       return readFileSync(file, 'utf8').trim();
@@ -34,8 +38,11 @@ function secretOf(file: string | undefined, env: NodeJS.ProcessEnv): string {
     }
   }
   const s = env.HWAY_TOKEN_SECRET;
-  if (s === undefined || s === '') throw new UsageError('no token secret: set HWAY_TOKEN_SECRET or pass --secret-file F');
-  return s;
+  if (s !== undefined && s !== '') return s;
+  // The file `hway start` created on first start (the same checks as the node's: mode 0600, 32 bytes).
+  const own = join(dataDir, 'token.secret');
+  if (existsSync(own)) return readTokenSecretFile(own);
+  throw new UsageError(`no token secret: set HWAY_TOKEN_SECRET, pass --secret-file F, or --data-dir of a node (no ${own})`);
 }
 
 export const command: Command = {
@@ -48,7 +55,7 @@ export const command: Command = {
     if (op === undefined) throw new UsageError('missing <operation>: issue, revoke or list');
     if (!['issue', 'revoke', 'list'].includes(op)) throw new UsageError(`unknown operation "${op}" (issue, revoke, list)`);
     const { redis, prefix } = clusterOptions(flags);
-    const secret = secretOf(flags['secret-file'], io.env);
+    const secret = secretOf(flags['secret-file'], io.env, resolve(flags['data-dir'] ?? './.hway'));
     let ttlSec = 0;
     if (op === 'issue') {
       positionals(rest, []);

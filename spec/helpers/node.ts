@@ -42,7 +42,9 @@ export function testCluster(name: string, partitions = 8): TestCluster {
       dirs.push(dataDir);
       // The enclave's per-call timeout is hang-only unless a test sets one (an Argon2id export is
       // seconds of CPU, many more on a busy machine: ordinary work, see ./enclave.ts openEnclave).
-      const n = createNode({ redis: REDIS, prefix, partitions, dataDir, masterKeys: masterKey, leaseMs: 1500, enclaveTimeoutMs: HANG_MS, ...opts });
+      // Auth is off unless the test brings a secret (or its own check): the suites about auth do.
+      const insecure = opts.tokenSecret === undefined && opts.authorize === undefined && opts.tokenSecretFile === undefined;
+      const n = createNode({ redis: REDIS, prefix, partitions, dataDir, masterKeys: masterKey, leaseMs: 1500, enclaveTimeoutMs: HANG_MS, insecure, ...opts });
       nodes.push(n);
       return n;
     },
