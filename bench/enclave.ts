@@ -3,7 +3,7 @@
 //   npm run bench:enclave [-- --json] [-- --seconds S] [-- --instances N]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
-import { Enclave, type VaultEnclave } from '../enclaves/enclave.js';
+import { Enclave, type SealBinding, type VaultEnclave } from '../enclaves/enclave.js';
 import { ring } from '../enclaves/master-keys.js';
 import { fmt, table, throughput, throughputSync, wantsJson, type Row } from './report.js';
 
@@ -19,22 +19,24 @@ const log = (s: string): void => {
 
 const digest = createHash('sha256').update('benchmark message').digest();
 const msg = Buffer.from('benchmark message');
+// Every benchmark vault belongs to one account (the enclave binds a seal to its vault id and account).
+const bench = (vaultId: string): SealBinding => ({ vaultId, account: 'bench' });
 
 async function enclaveRates(workers: number): Promise<{ sign: number; verify: number; signVerify: number }> {
   const enclave = await Enclave.open({ masterKeys: ring([{ id: 1, key: new Uint8Array(32).fill(9) }]), workers, kdfWorkers: 1 });
   try {
     const vaults: VaultEnclave[] = await Promise.all(Array.from({ length: 64 }, () => enclave.vault()));
-    const keys = await Promise.all(vaults.map((v, i) => v.generate(`bench-${i}`)));
-    const sig = await vaults[0]!.sign(keys[0]!.sealed, 'bench-0', digest);
+    const keys = await Promise.all(vaults.map((v, i) => v.generate(bench(`bench-${i}`))));
+    const sig = await vaults[0]!.sign(keys[0]!.sealed, bench('bench-0'), digest);
     let i = 0;
     const signRate = await throughput(() => {
       const k = i++ & 63;
-      return vaults[k]!.sign(keys[k]!.sealed, `bench-${k}`, digest);
+      return vaults[k]!.sign(keys[k]!.sealed, bench(`bench-${k}`), digest);
     }, MS, 256);
     const verifyRate = await throughput(() => enclave.verify(keys[0]!.publicKey, digest, sig.signature), MS, 256);
     const signVerify = await throughput(async () => {
       const k = i++ & 63;
-      const s = await vaults[k]!.sign(keys[k]!.sealed, `bench-${k}`, digest);
+      const s = await vaults[k]!.sign(keys[k]!.sealed, bench(`bench-${k}`), digest);
       return enclave.verify(keys[k]!.publicKey, digest, s.signature);
     }, MS, 256);
     await Promise.all(vaults.map((v) => v.close()));
@@ -72,8 +74,8 @@ async function instanceCost(n: number): Promise<{ createMs: number; rssKiBPerIns
   const enclave = await Enclave.open({ masterKeys: ring([{ id: 1, key: new Uint8Array(32).fill(9) }]), workers: 2 });
   try {
     const warm = await enclave.vault(); // the workers and their shared state exist before the baseline
-    const g = await warm.generate('warm');
-    await warm.sign(g.sealed, 'warm', digest);
+    const g = await warm.generate(bench('warm'));
+    await warm.sign(g.sealed, bench('warm'), digest);
     global.gc?.();
     await new Promise((r) => setTimeout(r, 200));
     const before = process.memoryUsage();
@@ -81,7 +83,7 @@ async function instanceCost(n: number): Promise<{ createMs: number; rssKiBPerIns
     const vaults = await Promise.all(Array.from({ length: n }, () => enclave.vault()));
     const createMs = (performance.now() - t0) / n;
     // Each instance builds its signing tables on first use: measure instances that have signed.
-    await Promise.all(vaults.map((v) => v.sign(g.sealed, 'warm', digest)));
+    await Promise.all(vaults.map((v) => v.sign(g.sealed, bench('warm'), digest)));
     global.gc?.();
     await new Promise((r) => setTimeout(r, 200));
     const after = process.memoryUsage();

@@ -9,8 +9,12 @@ import { masterKeyFrame, type MasterKeyRing } from './master-keys.js';
 import { EnclavePool, type PoolStats } from './pool.js';
 import { loadPlugin, pinnedPlugin, type PluginName, type PluginSource } from './wasm.js';
 
-export const SEALED_SIZE = 81;
+/** Sealed data v2 (ABI 3), what every seal writes: bound to its vault id and account. */
+export const SEALED_SIZE = 97;
+/** Sealed data v1 (up to ABI 2): bound to its vault id only; still opened, for any account. */
+export const SEALED_V1_SIZE = 81;
 const MAX_VAULT_ID = 256;
+const MAX_ACCOUNT = 256;
 /** A v1 export envelope (scrypt): still imported, no longer written. */
 export const ENVELOPE_V1_SIZE = 109;
 /** A v2 export envelope (Argon2id) is this plus the byte length of the exporting vault's id. */
@@ -44,6 +48,16 @@ export interface EnclaveOptions {
    */
   kdfPlugin?: PluginName | PluginSource;
   logger?: Logger;
+}
+
+/**
+ * Whom sealed data is for: the vault id and the account of the request. The account must be one the
+ * host verified (a token's), never one read from Redis: a v2 seal opens only for its own account
+ * (E_FORBIDDEN otherwise), which is what keeps a rewritten `account` field from gaining anything.
+ */
+export interface SealBinding {
+  vaultId: string;
+  account: string;
 }
 
 export interface Generated {
@@ -86,6 +100,26 @@ function vaultIdBytes(vaultId: string): Uint8Array {
   const b = utf8.encode(vaultId);
   if (b.length < 1 || b.length > MAX_VAULT_ID) throw new HwayError('E_BAD_INPUT', `vault id must be 1 to ${MAX_VAULT_ID} bytes`, { permanent: true });
   return b;
+}
+
+/** The binding's two frame fields: vault id, account (each 1 to 256 bytes of UTF-8). */
+function bindingFields(b: SealBinding): [Uint8Array, Uint8Array] {
+  const account = utf8.encode(b.account);
+  if (account.length < 1 || account.length > MAX_ACCOUNT) throw new HwayError('E_BAD_INPUT', `account must be 1 to ${MAX_ACCOUNT} bytes`, { permanent: true });
+  return [vaultIdBytes(b.vaultId), account];
+}
+
+/** Sealed data as the enclave takes it: v2, or v1 of older nodes (the enclave checks the version byte). */
+function sealedInput(sealed: Uint8Array): Uint8Array {
+  if (!(sealed instanceof Uint8Array) || (sealed.length !== SEALED_SIZE && sealed.length !== SEALED_V1_SIZE)) {
+    throw new HwayError('E_BAD_INPUT', `sealed data must be ${SEALED_SIZE} (or ${SEALED_V1_SIZE}, v1) bytes`, { permanent: true });
+  }
+  return sealed;
+}
+
+/** Whether sealed data binds its account (v2); v1 data binds only the vault id, until a refresh. */
+export function isAccountBound(sealed: Uint8Array): boolean {
+  return sealed.length === SEALED_SIZE && sealed[0] === 2;
 }
 
 function passwordBytes(password: Uint8Array | string): Uint8Array {
@@ -183,13 +217,14 @@ export class Enclave {
   /**
    * Password-encrypted export of a sealed key: a v2 envelope (Argon2id, m = 256 MiB, t = 3, p = 1;
    * the vault id in the authenticated header), computed in a throw-away instance of the KDF plugin.
-   * A password shorter than 12 characters is E_WEAK_PASSWORD.
+   * The seal must open for `binding` (E_FORBIDDEN for another account). A password shorter than 12
+   * characters is E_WEAK_PASSWORD.
    */
-  async exportKey(sealed: Uint8Array, vaultId: string, password: Uint8Array | string): Promise<Uint8Array> {
+  async exportKey(sealed: Uint8Array, binding: SealBinding, password: Uint8Array | string): Promise<Uint8Array> {
     const pw = exportPasswordBytes(password);
-    const vid = vaultIdBytes(vaultId);
+    const [vid, account] = bindingFields(binding);
     try {
-      const [envelope] = await framed((i) => this.pool.callOneShot('export', i), [exact(sealed, SEALED_SIZE, 'sealed data'), vid, pw]);
+      const [envelope] = await framed((i) => this.pool.callOneShot('export', i), [sealedInput(sealed), vid, account, pw]);
       return expectSize(envelope, ENVELOPE_V2_BASE_SIZE + vid.length, 'envelope');
     } finally {
       pw.fill(0);
@@ -197,16 +232,17 @@ export class Enclave {
   }
 
   /**
-   * Restores an export (v2, or a v1 envelope of older nodes) under this node's master key, bound to
-   * `vaultId`; epoch starts at 0. Any password length is accepted here: old exports may have short ones.
+   * Restores an export (v2, or a v1 envelope of older nodes) under this node's master key, sealed for
+   * `binding` (the importing vault and account); epoch starts at 0. Any password length is accepted
+   * here: old exports may have short ones.
    */
-  async importKey(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Imported> {
+  async importKey(envelope: Uint8Array, password: Uint8Array | string, binding: SealBinding): Promise<Imported> {
     if (!(envelope instanceof Uint8Array) || (envelope.length !== ENVELOPE_V1_SIZE && (envelope.length <= ENVELOPE_V2_BASE_SIZE || envelope.length > ENVELOPE_MAX_SIZE))) {
       throw new HwayError('E_BAD_INPUT', `an envelope is ${ENVELOPE_V1_SIZE} (v1) or ${ENVELOPE_V2_BASE_SIZE + 1} to ${ENVELOPE_MAX_SIZE} (v2) bytes`, { permanent: true });
     }
     const pw = passwordBytes(password);
     try {
-      const [sealed, publicKey, source] = await framed((i) => this.pool.callOneShot('import', i), [envelope, pw, vaultIdBytes(vaultId)]);
+      const [sealed, publicKey, source] = await framed((i) => this.pool.callOneShot('import', i), [envelope, pw, ...bindingFields(binding)]);
       if (source === undefined || source.length > MAX_VAULT_ID) throw new HwayError('E_ENCLAVE', 'enclave returned no source vault id');
       return {
         sealed: expectSize(sealed, SEALED_SIZE, 'sealed data'),
@@ -257,18 +293,19 @@ export class VaultEnclave {
     private readonly inst: number,
   ) {}
 
-  async generate(vaultId: string): Promise<Generated> {
-    const [sealed, publicKey] = await this.call('generate', [vaultIdBytes(vaultId)]);
+  async generate(binding: SealBinding): Promise<Generated> {
+    const [sealed, publicKey] = await this.call('generate', bindingFields(binding));
     return { sealed: expectSize(sealed, SEALED_SIZE, 'sealed data'), publicKey: expectSize(publicKey, 33, 'public key') };
   }
 
-  async sign(sealed: Uint8Array, vaultId: string, digest: Uint8Array): Promise<Signature> {
-    const [signature, recovery] = await this.call('sign', [exact(sealed, SEALED_SIZE, 'sealed data'), vaultIdBytes(vaultId), exact(digest, 32, 'digest')]);
+  async sign(sealed: Uint8Array, binding: SealBinding, digest: Uint8Array): Promise<Signature> {
+    const [signature, recovery] = await this.call('sign', [sealedInput(sealed), ...bindingFields(binding), exact(digest, 32, 'digest')]);
     return { signature: expectSize(signature, 64, 'signature'), recovery: expectSize(recovery, 1, 'recovery id')[0]! };
   }
 
-  async refresh(sealed: Uint8Array, vaultId: string): Promise<Refreshed> {
-    const [next, publicKey, epoch] = await this.call('refresh', [exact(sealed, SEALED_SIZE, 'sealed data'), vaultIdBytes(vaultId)]);
+  /** Re-seals under the current master key, epoch + 1, as v2 for `binding` (so a v1 seal becomes account-bound). */
+  async refresh(sealed: Uint8Array, binding: SealBinding): Promise<Refreshed> {
+    const [next, publicKey, epoch] = await this.call('refresh', [sealedInput(sealed), ...bindingFields(binding)]);
     return {
       sealed: expectSize(next, SEALED_SIZE, 'sealed data'),
       publicKey: expectSize(publicKey, 33, 'public key'),
@@ -276,12 +313,21 @@ export class VaultEnclave {
     };
   }
 
-  export(sealed: Uint8Array, vaultId: string, password: Uint8Array | string): Promise<Uint8Array> {
-    return this.enclave.exportKey(sealed, vaultId, password);
+  /**
+   * Checks that the seal opens for `binding` as sign would (E_FORBIDDEN for another account, E_CORRUPT,
+   * E_KEY_RETIRED); the enclave discards the key. For operations that use no key but must not run for
+   * another account than the seal's (info, delete).
+   */
+  async checkSeal(sealed: Uint8Array, binding: SealBinding): Promise<void> {
+    await this.call('check_seal', [sealedInput(sealed), ...bindingFields(binding)]);
   }
 
-  import(envelope: Uint8Array, password: Uint8Array | string, vaultId: string): Promise<Imported> {
-    return this.enclave.importKey(envelope, password, vaultId);
+  export(sealed: Uint8Array, binding: SealBinding, password: Uint8Array | string): Promise<Uint8Array> {
+    return this.enclave.exportKey(sealed, binding, password);
+  }
+
+  import(envelope: Uint8Array, password: Uint8Array | string, binding: SealBinding): Promise<Imported> {
+    return this.enclave.importKey(envelope, password, binding);
   }
 
   verify(publicKey: Uint8Array, digest: Uint8Array, signature: Uint8Array, opts?: VerifyOptions): Promise<boolean> {

@@ -19,6 +19,7 @@ const STATUS_CODES: readonly (ErrorCode | null)[] = [
   'E_ENCLAVE', // E_RNG
   'E_ENCLAVE', // E_NO_MEMORY
   'E_ENCLAVE', // E_INTERNAL
+  'E_FORBIDDEN', // ABI 3: the seal is bound to another account than the request's
 ];
 
 const STATUS_MESSAGES: readonly string[] = [
@@ -32,10 +33,11 @@ const STATUS_MESSAGES: readonly string[] = [
   'enclave randomness unavailable',
   'enclave out of memory',
   'internal enclave error',
+  'sealed for another account',
 ];
 
 /** Bad input, a wrong password, corrupt data: the same request will fail the same way again. */
-const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_BAD_INPUT', 'E_CORRUPT', 'E_WRONG_PASSWORD', 'E_KEY_RETIRED', 'E_INVALID_KEY']);
+const PERMANENT: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['E_BAD_INPUT', 'E_CORRUPT', 'E_WRONG_PASSWORD', 'E_KEY_RETIRED', 'E_INVALID_KEY', 'E_FORBIDDEN']);
 
 export function encodeFrame(fields: readonly Uint8Array[]): Uint8Array {
   if (fields.length > 255) throw new HwayError('E_BAD_INPUT', 'too many fields', { permanent: true });

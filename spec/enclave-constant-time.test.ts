@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
 import { readU32le } from '../enclaves/frame.js';
-import { hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { bind, hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -160,22 +160,22 @@ describe('signing context blinding (keys.c)', () => {
 
   test('seeded at creation, re-seeded after every `interval` secret uses; signatures do not change', async () => {
     expect(await state()).toMatchObject({ seeds: 0, uses: 0, fingerprint: '' }); // no signing context yet
-    const g = await vault.generate('blinded'); // creates the context (seed 1) and uses it once (public key)
+    const g = await vault.generate(bind('blinded')); // creates the context (seed 1) and uses it once (public key)
     const first = await state();
     expect(first).toMatchObject({ seeds: 1, uses: 1 });
     expect(first.interval).toBe(1000);
     expect(first.fingerprint).toHaveLength(64);
 
     const digest = createHash('sha256').update('same message').digest();
-    const before = await vault.sign(g.sealed, 'blinded', digest);
+    const before = await vault.sign(g.sealed, bind('blinded'), digest);
     // Up to the interval: the same seed.
     const rest = first.interval - 2;
-    await Promise.all(Array.from({ length: rest }, (_, i) => vault.sign(g.sealed, 'blinded', createHash('sha256').update(`m${i}`).digest())));
+    await Promise.all(Array.from({ length: rest }, (_, i) => vault.sign(g.sealed, bind('blinded'), createHash('sha256').update(`m${i}`).digest())));
     const full = await state();
     expect(full).toMatchObject({ seeds: 1, uses: first.interval, fingerprint: first.fingerprint });
 
     // The next secret use re-seeds first: a new blinding, and RFC 6979 gives the same signature.
-    const after = await vault.sign(g.sealed, 'blinded', digest);
+    const after = await vault.sign(g.sealed, bind('blinded'), digest);
     const reseeded = await state();
     expect(reseeded).toMatchObject({ seeds: 2, uses: 1 });
     expect(reseeded.fingerprint).not.toBe(first.fingerprint);

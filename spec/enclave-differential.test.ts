@@ -5,8 +5,8 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
-import { sealOnHost } from './helpers/oracle.js';
-import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { sealOnHost, sealV1OnHost } from './helpers/oracle.js';
+import { bind, masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const N = 1000;
 const HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n;
@@ -38,16 +38,17 @@ test(`${N} random keys: enclave and node:crypto agree`, async () => {
   const jobs = Array.from({ length: N }, async (_, i) => {
     const { priv, pub, privateKey } = nodeKeyPair();
     const vaultId = `diff-${i}`;
-    const sealed = sealOnHost(priv, vaultId, master.key, master.id);
+    // Half in the format nodes write now (v2), half in the one older nodes wrote (v1, no account).
+    const sealed = i % 2 === 0 ? sealOnHost(priv, bind(vaultId), master.key, master.id) : sealV1OnHost(priv, vaultId, master.key, master.id);
     const msg = randomBytes(1 + (i % 100));
     const digest = createHash('sha256').update(msg).digest();
 
     // The public key the enclave derives is node's.
-    const refreshed = await vault.refresh(sealed, vaultId);
+    const refreshed = await vault.refresh(sealed, bind(vaultId));
     expect(Buffer.from(refreshed.publicKey).equals(Buffer.from(pub))).toBe(true);
 
     // Enclave signature: RFC 6979 (same bytes as noble), low-S, recoverable, valid in node.
-    const { signature, recovery } = await vault.sign(sealed, vaultId, digest);
+    const { signature, recovery } = await vault.sign(sealed, bind(vaultId), digest);
     expect(Buffer.from(signature).equals(Buffer.from(secp256k1.sign(digest, priv, { prehash: false, lowS: true })))).toBe(true);
     expect(BigInt('0x' + Buffer.from(signature.subarray(32)).toString('hex')) <= HALF_N).toBe(true);
     const recovered = secp256k1.Signature.fromBytes(signature, 'compact').addRecoveryBit(recovery).recoverPublicKey(digest).toBytes(true);

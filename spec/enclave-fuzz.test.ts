@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
 import { encodeFrame } from '../enclaves/frame.js';
 import { HwayError, type ErrorCode } from '../errors.js';
-import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { bind, masterKey, openEnclave, TEST_ACCOUNT, testRing } from './helpers/enclave.js';
 import { envelopeOnHost, envelopeV2OnHost } from './helpers/oracle.js';
 
 const PER_EXPORT = 100_000;
@@ -26,7 +26,7 @@ const digest = randomBytes(32);
 beforeAll(async () => {
   enclave = await openEnclave({ masterKeys: testRing(masterKey(1)), maxBatch: 256 });
   vault = await enclave.vault();
-  sealed = (await vault.generate('fuzz')).sealed;
+  sealed = (await vault.generate(bind('fuzz'))).sealed;
   envelope = envelopeOnHost(Uint8Array.from(randomBytes(32)), 'fuzzing password', 15, 8);
   envelopeV2 = envelopeV2OnHost(Uint8Array.from(randomBytes(32)), 'fuzzing password', 'fuzz', { m: 32, t: 1 });
 });
@@ -78,7 +78,7 @@ function mutateOnce(r: Rand, valid: Uint8Array, fieldCount: number, positions: n
 
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-const ALLOWED = new Set<ErrorCode | 'ok'>(['ok', 'E_BAD_INPUT', 'E_CORRUPT', 'E_WRONG_PASSWORD', 'E_KEY_RETIRED', 'E_INVALID_KEY']);
+const ALLOWED = new Set<ErrorCode | 'ok'>(['ok', 'E_BAD_INPUT', 'E_CORRUPT', 'E_WRONG_PASSWORD', 'E_KEY_RETIRED', 'E_INVALID_KEY', 'E_FORBIDDEN']);
 
 async function answer(p: Promise<unknown>): Promise<string> {
   try {
@@ -103,37 +103,39 @@ async function fuzz(name: string, fn: string, valid: Uint8Array, fieldCount: num
   for (const c of tally.keys()) expect(ALLOWED).toContain(c);
   expect([...tally.values()].reduce((a, b) => a + b)).toBe(PER_EXPORT);
   // The instance still works after all that.
-  const g = await vault.generate('after');
-  const s = await vault.sign(g.sealed, 'after', digest);
+  const g = await vault.generate(bind('after'));
+  const s = await vault.sign(g.sealed, bind('after'), digest);
   expect(await enclave.verify(g.publicKey, digest, s.signature)).toBe(true);
 }
 
 const vid = new TextEncoder().encode('fuzz');
+const acct = new TextEncoder().encode(TEST_ACCOUNT); // the account `sealed` is bound to
 const pk = (): Uint8Array => Uint8Array.from(randomBytes(33));
 
 test('info', () => fuzz('info', 'info', encodeFrame([]), 0));
-test('generate', () => fuzz('generate', 'generate', encodeFrame([vid]), 1));
-test('sign', () => fuzz('sign', 'sign', encodeFrame([sealed, vid, digest]), 3));
+test('generate', () => fuzz('generate', 'generate', encodeFrame([vid, acct]), 2));
+test('sign', () => fuzz('sign', 'sign', encodeFrame([sealed, vid, acct, digest]), 4));
 test('verify', () => fuzz('verify', 'verify', encodeFrame([pk(), digest, randomBytes(64), Uint8Array.of(0)]), 4));
-test('refresh', () => fuzz('refresh', 'refresh', encodeFrame([sealed, vid]), 2));
+test('refresh', () => fuzz('refresh', 'refresh', encodeFrame([sealed, vid, acct]), 3));
+test('check_seal', () => fuzz('check_seal', 'check_seal', encodeFrame([sealed, vid, acct]), 3));
 // Export: the password field is left alone, so every mutated frame that parses fails to unseal
 // before the KDF runs.
 test('export', () => {
-  const frame = encodeFrame([sealed, vid, PASSWORD]);
-  return fuzz('export', 'export', frame, 3, range(0, frame.length - PASSWORD.length));
+  const frame = encodeFrame([sealed, vid, acct, PASSWORD]);
+  return fuzz('export', 'export', frame, 4, range(0, frame.length - PASSWORD.length));
 });
 // Import of a v1 envelope: mutations go to the frame header, the envelope's length and its KDF header
 // (version, kdf, log2 N, r, p), which the enclave checks before the KDF; the rare mutation that leaves
 // valid parameters runs scrypt and fails the password check.
 test('import', () => {
-  const frame = encodeFrame([envelope, PASSWORD, vid]);
-  return fuzz('import', 'import', frame, 3, range(0, 9));
+  const frame = encodeFrame([envelope, PASSWORD, vid, acct]);
+  return fuzz('import', 'import', frame, 4, range(0, 9));
 });
 // Import of a v2 envelope: mutations go to the frame header, the envelope's length, its version and
 // KDF id, the top byte of m, the top three bytes of t, p and the vault id's length: each change makes
 // the envelope malformed or over the bounds, refused before Argon2id allocates anything.
 test('import v2', () => {
-  const frame = encodeFrame([envelopeV2, PASSWORD, vid]);
+  const frame = encodeFrame([envelopeV2, PASSWORD, vid, acct]);
   const at = 4; // the envelope's first byte in the frame
-  return fuzz('import v2', 'import', frame, 3, [0, 1, 2, 3, at, at + 1, at + 5, at + 7, at + 8, at + 9, at + 10, at + 67, at + 68]);
+  return fuzz('import v2', 'import', frame, 4, [0, 1, 2, 3, at, at + 1, at + 5, at + 7, at + 8, at + 9, at + 10, at + 67, at + 68]);
 });

@@ -8,7 +8,7 @@ import { decodeOutput, encodeFrame, readU32le } from '../enclaves/frame.js';
 import { masterKeyFrame, MAX_MASTER_KEYS, parseMasterKeys, ring, SET_MASTER_KEYS, wipeMasterKeys } from '../enclaves/master-keys.js';
 import { EnclavePool } from '../enclaves/pool.js';
 import { loadPlugin, pinnedPlugin } from '../enclaves/wasm.js';
-import { hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { bind, hex, masterKey, openEnclave, TEST_ACCOUNT, testRing } from './helpers/enclave.js';
 import { openOnHost } from './helpers/oracle.js';
 
 describe('parsing', () => {
@@ -83,9 +83,9 @@ describe('the set_master_keys frame', () => {
     try {
       const insts = [pool.newInstance(), pool.newInstance(), pool.newInstance()];
       for (const inst of insts) {
-        const [sealed] = decodeOutput(await pool.call(inst, 'generate', encodeFrame([Buffer.from(`v${inst}`)])));
+        const [sealed] = decodeOutput(await pool.call(inst, 'generate', encodeFrame([Buffer.from(`v${inst}`), Buffer.from(TEST_ACCOUNT)])));
         expect(readU32le(sealed!.subarray(1, 5))).toBe(5);
-        expect(openOnHost(sealed!, `v${inst}`, k.key)).not.toBeNull();
+        expect(openOnHost(sealed!, bind(`v${inst}`), k.key)).not.toBeNull();
       }
       const [, , current] = decodeOutput(await pool.callShared('info', encodeFrame([])));
       expect(readU32le(current!)).toBe(5);
@@ -118,8 +118,8 @@ describe('through an enclave', () => {
     try {
       wipeMasterKeys(r);
       const v = await e.vault(); // a new instance, created after the wipe
-      const g = await v.generate('after-wipe');
-      expect(openOnHost(g.sealed, 'after-wipe', k.key)).not.toBeNull();
+      const g = await v.generate(bind('after-wipe'));
+      expect(openOnHost(g.sealed, bind('after-wipe'), k.key)).not.toBeNull();
       await v.close();
     } finally {
       await e.close();
@@ -133,11 +133,11 @@ describe('through an enclave', () => {
     await expect(vault.call(SET_MASTER_KEYS, fields)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
     await expect(vault.callFrame(SET_MASTER_KEYS, frame)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
     await expect(enclave.raw(SET_MASTER_KEYS, fields)).rejects.toMatchObject({ code: 'E_BAD_INPUT' });
-    const g = await vault.generate('still-mine');
-    expect(openOnHost(g.sealed, 'still-mine', k1.key)).not.toBeNull();
-    expect(openOnHost(g.sealed, 'still-mine', other.key)).toBeNull();
+    const g = await vault.generate(bind('still-mine'));
+    expect(openOnHost(g.sealed, bind('still-mine'), k1.key)).not.toBeNull();
+    expect(openOnHost(g.sealed, bind('still-mine'), other.key)).toBeNull();
     const digest = createHash('sha256').update('x').digest();
-    const s = await vault.sign(g.sealed, 'still-mine', digest);
+    const s = await vault.sign(g.sealed, bind('still-mine'), digest);
     expect(await enclave.verify(g.publicKey, digest, s.signature)).toBe(true);
   });
 });

@@ -8,7 +8,7 @@ import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
 import { HwayError } from '../errors.js';
 import { setRootLogger } from '../log.js';
 import { sealOnHost } from './helpers/oracle.js';
-import { contains, hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { bind, contains, hex, masterKey, openEnclave, testRing } from './helpers/enclave.js';
 import { HANG_MS } from './helpers/deadlines.js';
 
 const master = masterKey(3);
@@ -52,20 +52,20 @@ test('no output, error or log carries the private key, the password or the maste
   const priv = Uint8Array.from(randomBytes(32));
   const password = 'a password nobody may see ' + hex(randomBytes(8));
   const pw = new TextEncoder().encode(password);
-  const sealed = sealOnHost(priv, 'secret-vault', master.key, master.id);
+  const sealed = sealOnHost(priv, bind('secret-vault'), master.key, master.id);
   const outputs: Uint8Array[] = [sealed];
   const digest = createHash('sha256').update('m').digest();
 
-  const s = await vault.sign(sealed, 'secret-vault', digest);
-  const r = await vault.refresh(sealed, 'secret-vault');
-  const env = await vault.export(r.sealed, 'secret-vault', password);
-  const imp = await vault.import(env, password, 'secret-vault-2');
-  const g = await vault.generate('another');
+  const s = await vault.sign(sealed, bind('secret-vault'), digest);
+  const r = await vault.refresh(sealed, bind('secret-vault'));
+  const env = await vault.export(r.sealed, bind('secret-vault'), password);
+  const imp = await vault.import(env, password, bind('secret-vault-2'));
+  const g = await vault.generate(bind('another'));
   outputs.push(s.signature, r.sealed, r.publicKey, env, imp.sealed, imp.publicKey, g.sealed, g.publicKey);
 
   const messages: string[] = [];
   // Settled together: the spin and the failing sign may fail while the import (Argon2id) still runs.
-  const settled = await Promise.allSettled([vault.import(env, password + 'x', 'v'), spinVault.sign(sealed, 'other-vault', digest), spinVault.call('t_spin', [])]);
+  const settled = await Promise.allSettled([vault.import(env, password + 'x', bind('v')), spinVault.sign(sealed, bind('other-vault'), digest), spinVault.call('t_spin', [])]);
   for (const r of settled) {
     if (r.status === 'rejected') messages.push(r.reason instanceof HwayError ? `${r.reason.code} ${r.reason.message}` : String(r.reason));
   }
@@ -86,14 +86,14 @@ test('no output, error or log carries the private key, the password or the maste
 
 test('nonces and salts never repeat', async () => {
   const nonces = new Set<string>();
-  const jobs = Array.from({ length: 2000 }, (_, i) => vault.generate(`n-${i}`));
-  for (const g of await Promise.all(jobs)) nonces.add(hex(g.sealed.subarray(9, 33)));
+  const jobs = Array.from({ length: 2000 }, (_, i) => vault.generate(bind(`n-${i}`)));
+  for (const g of await Promise.all(jobs)) nonces.add(hex(g.sealed.subarray(25, 49)));
   expect(nonces.size).toBe(2000);
-  const g = await vault.generate('salted');
+  const g = await vault.generate(bind('salted'));
   const salts = new Set<string>();
   for (let i = 0; i < 4; i++) {
     // Each export runs Argon2id at 256 MiB; v2 envelope: salt at 11–27, nonce at 27–51 (ABI.md).
-    const env = await enclave.exportKey(g.sealed, 'salted', 'same password');
+    const env = await enclave.exportKey(g.sealed, bind('salted'), 'same password');
     salts.add(hex(env.subarray(11, 27)) + hex(env.subarray(27, 51)));
   }
   expect(salts.size).toBe(4);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { Enclave, VaultEnclave } from '../enclaves/enclave.js';
 import { HwayError } from '../errors.js';
-import { masterKey, openEnclave, testRing } from './helpers/enclave.js';
+import { bind, masterKey, openEnclave, testRing } from './helpers/enclave.js';
 
 const TIMEOUT = 400;
 let enclave: Enclave;
@@ -22,7 +22,7 @@ afterAll(async () => {
 });
 
 test('a spinning call is cut at the timeout and the pool recovers', async () => {
-  const g = await vault.generate('spin');
+  const g = await vault.generate(bind('spin'));
   const other = await enclave.vault();
   const started = Date.now();
   const spin = vault.call('t_spin', []).then(
@@ -30,7 +30,7 @@ test('a spinning call is cut at the timeout and the pool recovers', async () => 
     (e: unknown) => (e instanceof HwayError ? e.code : String(e)),
   );
   // Calls queued on the same worker behind the stuck one.
-  const behind = Array.from({ length: 5 }, () => other.sign(g.sealed, 'spin', digest));
+  const behind = Array.from({ length: 5 }, () => other.sign(g.sealed, bind('spin'), digest));
   expect(await spin).toBe('E_TIMEOUT');
   const elapsed = Date.now() - started;
   expect(elapsed).toBeGreaterThanOrEqual(TIMEOUT - 5);
@@ -38,16 +38,16 @@ test('a spinning call is cut at the timeout and the pool recovers', async () => 
   for (const s of sigs) expect(await enclave.verify(g.publicKey, digest, s.signature)).toBe(true);
   expect(enclave.stats().restarts).toBe(1);
   // The instance that spun works again (re-created in the new worker).
-  const again = await vault.sign(g.sealed, 'spin', digest);
+  const again = await vault.sign(g.sealed, bind('spin'), digest);
   expect(Buffer.from(again.signature).equals(Buffer.from(sigs[0]!.signature))).toBe(true);
   console.log(`spinning call stopped after ${elapsed} ms (timeout ${TIMEOUT} ms)`);
   await other.close();
 });
 
 test('a trap is E_ENCLAVE and the instance is replaced', async () => {
-  const g = await vault.generate('trap');
+  const g = await vault.generate(bind('trap'));
   await expect(vault.call('t_trap', [])).rejects.toMatchObject({ code: 'E_ENCLAVE' });
-  const s = await vault.sign(g.sealed, 'trap', digest);
+  const s = await vault.sign(g.sealed, bind('trap'), digest);
   expect(await enclave.verify(g.publicKey, digest, s.signature)).toBe(true);
 });
 
@@ -59,7 +59,7 @@ test('a closed pool answers E_CLOSED', async () => {
   const e = await openEnclave({ workers: 1 });
   const v = await e.vault();
   await e.close();
-  await expect(v.generate('x')).rejects.toMatchObject({ code: 'E_CLOSED' });
+  await expect(v.generate(bind('x'))).rejects.toMatchObject({ code: 'E_CLOSED' });
 });
 
 test("the deadline counts each call's own execution, not the wait behind other calls", async () => {
@@ -69,9 +69,9 @@ test("the deadline counts each call's own execution, not the wait behind other c
   const e = await openEnclave({ plugin: 'vault-test.wasm', masterKeys: testRing(masterKey(1)), workers: 1, timeoutMs: TIMEOUT, maxBatch: 100_000 });
   try {
     const v = await e.vault();
-    const g = await v.generate('batch');
+    const g = await v.generate(bind('batch'));
     const started = Date.now();
-    const sigs = await Promise.all(Array.from({ length: 8000 }, () => v.sign(g.sealed, 'batch', digest)));
+    const sigs = await Promise.all(Array.from({ length: 8000 }, () => v.sign(g.sealed, bind('batch'), digest)));
     const elapsed = Date.now() - started;
     expect(sigs).toHaveLength(8000);
     expect(e.stats().restarts).toBe(0);

@@ -21,7 +21,7 @@ test('a node started without masterKeys takes HWAY_MASTER_KEY from process.env a
   const v = await cluster.client().vault.generate('from-env');
   const record = (await node.store.get(partitionOf('from-env', cluster.partitions), 'from-env'))!;
   expect(record.sealed[1]).toBe(4); // sealed under key id 4
-  expect(openOnHost(record.sealed, 'from-env', key)).not.toBeNull();
+  expect(openOnHost(record.sealed, { vaultId: 'from-env', account: record.account }, key)).not.toBeNull();
   expect(Buffer.from(record.publicKey).toString('hex')).toBe(v.publicKey);
 });
 

@@ -45,7 +45,7 @@ test('password, master key and private key appear in no log line', async () => {
   // The private key, recovered the only way the host can: with the master key the test holds.
   const record = (await node.store.get(partitionOf('secretive', cluster.partitions), 'secretive'))!;
   const masterHex = cluster.masterKey.split(':')[1]!;
-  const priv = openOnHost(record.sealed, 'secretive', Buffer.from(masterHex, 'hex'))!;
+  const priv = openOnHost(record.sealed, { vaultId: 'secretive', account: record.account }, Buffer.from(masterHex, 'hex'))!;
   expect(priv).not.toBeNull();
   expect(record.publicKey).toEqual(Uint8Array.from(Buffer.from(v.publicKey, 'hex')));
 

@@ -16,7 +16,10 @@ import { runScript } from './scripts.js';
 export interface VaultRecord {
   vaultId: string;
   account: string;
-  /** Sealed enclave data (81 bytes; only the enclave can open it). */
+  /**
+   * Sealed enclave data, which only the enclave can open: 97 bytes (v2, bound to this vault id and to
+   * the account it was sealed for), or 81 (v1, written by nodes up to ABI 2: no account, until a refresh).
+   */
   sealed: Uint8Array;
   /** Compressed secp256k1 public key (33 bytes). */
   publicKey: Uint8Array;

@@ -7,7 +7,7 @@
 // or traps makes the handler throw after answering the message: the supervision policy (see
 // vault-supervisor.ts) then resets the actor, which starts again from the stored record.
 import { addressesOf, type FilNetwork } from '../../enclaves/addresses.js';
-import type { Enclave, Generated, VaultEnclave } from '../../enclaves/enclave.js';
+import { isAccountBound, type Enclave, type Generated, type SealBinding, type VaultEnclave } from '../../enclaves/enclave.js';
 import { HwayError, isHwayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { IpfsStore } from '../../storage/ipfs.js';
@@ -27,7 +27,10 @@ export type VaultResult = Record<string, string | number | boolean | Record<stri
 
 export interface VaultMsg {
   op: VaultOp;
-  /** Account of the requester; '*' for an admin or when auth is off. */
+  /**
+   * Account of the requester as the node verified it (a token's); '*' only when auth is off. The
+   * enclave opens the vault's seal for this account only, so it must never come from Redis.
+   */
   account: string;
   /** Partition of the vault and the fencing epoch under which this node holds it. */
   partition: number;
@@ -111,6 +114,32 @@ export async function handleVaultMsg(deps: VaultDeps, vaultId: string, state: Va
 /** Operations that write the vault's record; each write carries its task's outcome (effect-once). */
 const CHANGES_STATE = new Set<VaultOp['kind']>(['generate', 'refresh', 'import', 'delete']);
 
+/**
+ * The account the enclave checks the seal against (ABI.md, "Sealed vault data"): the request's verified
+ * account, whatever the record says, so that rewriting `account` in Redis gains nothing. With auth off
+ * ('*') there is no verified account and the record's is used: auth off means Redis is trusted.
+ */
+function binding(vaultId: string, msg: VaultMsg, record: VaultRecord): SealBinding {
+  return { vaultId, account: msg.account === '*' ? record.account : msg.account };
+}
+
+/**
+ * Runs an enclave call on the record's seal. E_FORBIDDEN from the enclave, after owned() let the
+ * request through, means the record's `account` no longer matches its seal: it was changed outside
+ * hway, which an operator should hear about (the request is refused either way).
+ */
+async function onSeal<T>(deps: VaultDeps, vaultId: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isHwayError(err) && err.code === 'E_FORBIDDEN') {
+      deps.log.warn('the enclave refused a request of the account the vault record names: the record was changed outside hway', { vault: vaultId });
+    }
+    throw err;
+  }
+}
+
+/** The cheap early refusal on the record's account; the enclave's check of the seal is the real one. */
 function owned(record: VaultRecord | null, vaultId: string, account: string): VaultRecord {
   if (record === null) throw new HwayError('E_UNKNOWN_VAULT', `no vault ${vaultId}`, { permanent: true });
   if (account !== '*' && record.account !== account) throw new HwayError('E_FORBIDDEN', `vault ${vaultId} belongs to another account`, { permanent: true });
@@ -140,22 +169,26 @@ async function perform(
   switch (op.kind) {
     case 'generate': {
       absent(record, vaultId);
-      return create(await instance.generate(vaultId));
+      return create(await instance.generate({ vaultId, account }));
     }
     case 'sign': {
       const r = owned(record, vaultId, msg.account);
-      const s = await instance.sign(r.sealed, vaultId, op.digest);
+      const s = await onSeal(deps, vaultId, () => instance.sign(r.sealed, binding(vaultId, msg, r), op.digest));
       return { value: { signature: hex(s.signature), recovery: s.recovery }, record: r };
     }
     case 'refresh': {
       const r = owned(record, vaultId, msg.account);
-      const next = await instance.refresh(r.sealed, vaultId);
+      // A record sealed without an account (v1) opens for any; its refresh binds it to the record's
+      // account (the requester's, which owned() just matched), and from then on that one is binding.
+      const legacy = !isAccountBound(r.sealed);
+      const next = await onSeal(deps, vaultId, () => instance.refresh(r.sealed, binding(vaultId, msg, r)));
+      if (legacy) deps.log.info('vault sealed without an account: re-sealed bound to its account', { vault: vaultId });
       const value = { vaultId, epoch: r.epoch + 1, publicKey: hex(r.publicKey) };
       return { value, record: await deps.store.update(partition, fence, { ...r, sealed: next.sealed, epoch: r.epoch + 1 }, effect(value)) };
     }
     case 'export': {
       const r = owned(record, vaultId, msg.account);
-      const envelope = await instance.export(r.sealed, vaultId, op.password);
+      const envelope = await onSeal(deps, vaultId, () => instance.export(r.sealed, binding(vaultId, msg, r), op.password));
       const cid = await (await deps.ipfs()).put(envelope);
       return { value: { vaultId, cid }, record: r };
     }
@@ -163,15 +196,22 @@ async function perform(
       absent(record, vaultId);
       const envelope = await (await deps.ipfs()).get(op.cid, { timeoutMs: deps.ipfsTimeoutMs });
       // v2 envelopes name (authenticated) the vault they were exported from; v1 ones do not.
-      const imported = await instance.import(envelope, op.password, vaultId);
+      const imported = await instance.import(envelope, op.password, { vaultId, account });
       return create(imported, imported.sourceVaultId === null ? {} : { sourceVaultId: imported.sourceVaultId });
     }
     case 'info': {
       const r = owned(record, vaultId, msg.account);
+      // Nothing secret is read, but the record must be this account's by its seal, not by its field.
+      await onSeal(deps, vaultId, () => instance.checkSeal(r.sealed, binding(vaultId, msg, r)));
       return { value: { ...view(r), account: r.account, epoch: r.epoch, version: r.version, createdAt: r.createdAt, updatedAt: r.updatedAt }, record: r };
     }
     case 'delete': {
       const r = owned(record, vaultId, msg.account);
+      // Another account's seal is refused; a seal that no longer opens at all (damaged, or under a
+      // retired master key) can still be deleted: that is how an operator gets rid of it.
+      await onSeal(deps, vaultId, () => instance.checkSeal(r.sealed, binding(vaultId, msg, r))).catch((e: unknown) => {
+        if (!isHwayError(e) || (e.code !== 'E_CORRUPT' && e.code !== 'E_KEY_RETIRED')) throw e;
+      });
       const value = { vaultId, deleted: true };
       await deps.store.delete(partition, fence, r, effect(value));
       return { value, record: null };

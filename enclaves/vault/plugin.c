@@ -61,8 +61,15 @@ int32_t run_export(unsigned count, op_fn op) {
     return 0;
 }
 
-static int check_vault_id(const field_t *f) {
-    return (f->len >= 1 && f->len <= VAULT_ID_MAX) ? HW_OK : E_BAD_INPUT;
+/* The vault id and account fields of a request (ABI.md, "Sealed vault data"): the account is the one
+ * the host verified for the request, and a v2 seal opens only for it. */
+static int read_binding(const field_t *vid, const field_t *acct, binding_t *b) {
+    if (vid->len < 1 || vid->len > VAULT_ID_MAX || acct->len < 1 || acct->len > ACCOUNT_MAX) return E_BAD_INPUT;
+    b->vid = vid->ptr;
+    b->vidlen = vid->len;
+    b->acct = acct->ptr;
+    b->acctlen = acct->len;
+    return HW_OK;
 }
 
 static int check_password(const field_t *f) {
@@ -70,9 +77,9 @@ static int check_password(const field_t *f) {
 }
 
 /* Opens sealed data and checks the key inside; E_CORRUPT when it is not a valid key. */
-static int open_sealed(const field_t *sealed, const field_t *vid, uint8_t sk[32], uint32_t *epoch) {
+static int open_sealed(const field_t *sealed, const binding_t *b, uint8_t sk[32], uint32_t *epoch) {
     uint32_t key_id;
-    int rc = vault_open(sealed->ptr, sealed->len, vid->ptr, vid->len, sk, &key_id, epoch), valid = 0;
+    int rc = vault_open(sealed->ptr, sealed->len, b, sk, &key_id, epoch), valid = 0;
     if (rc != HW_OK) return rc;
     rc = keys_seckey_valid(sk, &valid);
     if (rc == HW_OK && !valid) rc = E_CORRUPT;
@@ -98,11 +105,12 @@ static int op_info(const field_t *in, result_t *res) {
     return HW_OK;
 }
 
-/* generate: vault id -> sealed, public key. */
+/* generate: vault id, account -> sealed, public key. */
 static int op_generate(const field_t *in, result_t *res) {
     uint8_t sk[32], *sealed, *pub;
+    binding_t b;
     int rc;
-    if ((rc = check_vault_id(&in[0])) != HW_OK) return rc;
+    if ((rc = read_binding(&in[0], &in[1], &b)) != HW_OK) return rc;
     if ((rc = config_load()) != HW_OK) return rc;
     sealed = result_add(res, NULL, SEALED_LEN);
     pub = result_add(res, NULL, 33);
@@ -110,24 +118,25 @@ static int op_generate(const field_t *in, result_t *res) {
     rc = keys_generate(sk);
     if (rc == HW_OK) rc = keys_pubkey(sk, pub);
     if (rc == E_INVALID_KEY) rc = E_INTERNAL;
-    if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, in[0].ptr, in[0].len, sk, sealed);
+    if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, &b, sk, sealed);
     secure_zero(sk, sizeof(sk));
     return rc;
 }
 
-/* sign: sealed, vault id, digest -> signature, recovery id. */
+/* sign: sealed, vault id, account, digest -> signature, recovery id. */
 static int op_sign(const field_t *in, result_t *res) {
     uint8_t sk[32], *sig, *rec;
     uint32_t epoch;
+    binding_t b;
     int rc;
-    if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
-    if (in[2].len != 32) return E_BAD_INPUT;
+    if ((rc = read_binding(&in[1], &in[2], &b)) != HW_OK) return rc;
+    if (in[3].len != 32) return E_BAD_INPUT;
     if ((rc = config_load()) != HW_OK) return rc;
     sig = result_add(res, NULL, 64);
     rec = result_add(res, NULL, 1);
     if (sig == NULL || rec == NULL) return E_INTERNAL;
-    rc = open_sealed(&in[0], &in[1], sk, &epoch);
-    if (rc == HW_OK) rc = keys_sign(sk, in[2].ptr, sig, rec);
+    rc = open_sealed(&in[0], &b, sk, &epoch);
+    if (rc == HW_OK) rc = keys_sign(sk, in[3].ptr, sig, rec);
     if (rc == E_INVALID_KEY) rc = E_CORRUPT;
     secure_zero(sk, sizeof(sk));
     return rc;
@@ -147,58 +156,64 @@ static int op_verify(const field_t *in, result_t *res) {
     return HW_OK;
 }
 
-/* refresh: sealed, vault id -> sealed (current key, epoch + 1), public key, epoch. */
+/* refresh: sealed (v1 or v2), vault id, account -> sealed (v2: current key, epoch + 1, bound to the
+ * account), public key, epoch. A v1 seal opens for any account, so its refresh binds it to the
+ * account the host passes (ABI.md: the record's, which it then cannot change). */
 static int op_refresh(const field_t *in, result_t *res) {
     uint8_t sk[32], *sealed, *pub, *ep;
     uint32_t epoch = 0;
+    binding_t b;
     int rc;
-    if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
+    if ((rc = read_binding(&in[1], &in[2], &b)) != HW_OK) return rc;
     if ((rc = config_load()) != HW_OK) return rc;
     sealed = result_add(res, NULL, SEALED_LEN);
     pub = result_add(res, NULL, 33);
     ep = result_add(res, NULL, 4);
     if (sealed == NULL || pub == NULL || ep == NULL) return E_INTERNAL;
-    rc = open_sealed(&in[0], &in[1], sk, &epoch);
+    rc = open_sealed(&in[0], &b, sk, &epoch);
     if (rc == HW_OK && epoch == 0xffffffffu) rc = E_INTERNAL;
     if (rc == HW_OK) rc = keys_pubkey(sk, pub);
     if (rc == E_INVALID_KEY) rc = E_CORRUPT;
-    if (rc == HW_OK) rc = vault_seal(config_current_id(), epoch + 1, in[1].ptr, in[1].len, sk, sealed);
+    if (rc == HW_OK) rc = vault_seal(config_current_id(), epoch + 1, &b, sk, sealed);
     if (rc == HW_OK) store32_le(ep, epoch + 1);
     secure_zero(sk, sizeof(sk));
     return rc;
 }
 
-/* export: sealed, vault id, password -> envelope (v2, 117 + vault id length bytes). */
+/* export: sealed, vault id, account, password -> envelope (v2, 117 + vault id length bytes). The
+ * envelope names the vault, not the account: an import binds the key to the importer's account. */
 static int op_export(const field_t *in, result_t *res) {
     uint8_t sk[32], *env;
     uint32_t epoch;
+    binding_t b;
     int rc;
-    if ((rc = check_vault_id(&in[1])) != HW_OK) return rc;
-    if ((rc = check_password(&in[2])) != HW_OK) return rc;
+    if ((rc = read_binding(&in[1], &in[2], &b)) != HW_OK) return rc;
+    if ((rc = check_password(&in[3])) != HW_OK) return rc;
 #ifdef HWAY_TEST_EXPORTS
     /* Test build only: an export that really never finishes, for the host's timeout tests. */
-    if (in[2].len == sizeof T_SPIN_PASSWORD - 1 && memcmp(in[2].ptr, T_SPIN_PASSWORD, in[2].len) == 0) t_spin();
+    if (in[3].len == sizeof T_SPIN_PASSWORD - 1 && memcmp(in[3].ptr, T_SPIN_PASSWORD, in[3].len) == 0) t_spin();
 #endif
     /* New envelopes need a password of at least 12 bytes (imports of old ones accept any). */
-    if (in[2].len < EXPORT_PASSWORD_MIN) return E_BAD_INPUT;
+    if (in[3].len < EXPORT_PASSWORD_MIN) return E_BAD_INPUT;
     if ((rc = config_load()) != HW_OK) return rc;
     env = result_add(res, NULL, ENV2_LEN(in[1].len));
     if (env == NULL) return E_INTERNAL;
-    rc = open_sealed(&in[0], &in[1], sk, &epoch);
-    if (rc == HW_OK) rc = envelope_export(sk, in[1].ptr, in[1].len, in[2].ptr, in[2].len, env);
+    rc = open_sealed(&in[0], &b, sk, &epoch);
+    if (rc == HW_OK) rc = envelope_export(sk, in[1].ptr, in[1].len, in[3].ptr, in[3].len, env);
     secure_zero(sk, sizeof(sk));
     return rc;
 }
 
-/* import: envelope (v1 or v2), password, vault id -> sealed (epoch 0), public key, the exporter's
- * vault id (v2; 0 bytes for v1). */
+/* import: envelope (v1 or v2), password, vault id, account -> sealed (v2, epoch 0, bound to the
+ * account), public key, the exporter's vault id (v2; 0 bytes for v1). */
 static int op_import(const field_t *in, result_t *res) {
     uint8_t sk[32], *sealed, *pub;
     const uint8_t *src = NULL;
     size_t srclen = 0;
+    binding_t b;
     int rc, valid = 0;
     if ((rc = check_password(&in[1])) != HW_OK) return rc;
-    if ((rc = check_vault_id(&in[2])) != HW_OK) return rc;
+    if ((rc = read_binding(&in[2], &in[3], &b)) != HW_OK) return rc;
     if ((rc = config_load()) != HW_OK) return rc;
     sealed = result_add(res, NULL, SEALED_LEN);
     pub = result_add(res, NULL, 33);
@@ -207,16 +222,33 @@ static int op_import(const field_t *in, result_t *res) {
     if (rc == HW_OK) rc = keys_seckey_valid(sk, &valid);
     if (rc == HW_OK && !valid) rc = E_INVALID_KEY;
     if (rc == HW_OK) rc = keys_pubkey(sk, pub);
-    if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, in[2].ptr, in[2].len, sk, sealed);
+    if (rc == HW_OK) rc = vault_seal(config_current_id(), 0, &b, sk, sealed);
     if (rc == HW_OK && result_add(res, src, srclen) == NULL) rc = E_INTERNAL;
     secure_zero(sk, sizeof(sk));
     return rc;
 }
 
+/* check_seal: sealed, vault id, account -> nothing. Opens the seal exactly as sign does, with the same
+ * errors, and discards the key: for host operations that use no key but must not run for another
+ * account than the seal's (the vault actor's info and delete). */
+static int op_check_seal(const field_t *in, result_t *res) {
+    uint8_t sk[32];
+    uint32_t epoch;
+    binding_t b;
+    int rc;
+    (void)res;
+    if ((rc = read_binding(&in[1], &in[2], &b)) != HW_OK) return rc;
+    if ((rc = config_load()) != HW_OK) return rc;
+    rc = open_sealed(&in[0], &b, sk, &epoch);
+    secure_zero(sk, sizeof(sk));
+    return rc;
+}
+
 EXPORT("info") int32_t x_info(void) { return run_export(0, op_info); }
-EXPORT("generate") int32_t x_generate(void) { return run_export(1, op_generate); }
-EXPORT("sign") int32_t x_sign(void) { return run_export(3, op_sign); }
+EXPORT("generate") int32_t x_generate(void) { return run_export(2, op_generate); }
+EXPORT("sign") int32_t x_sign(void) { return run_export(4, op_sign); }
 EXPORT("verify") int32_t x_verify(void) { return run_export(4, op_verify); }
-EXPORT("refresh") int32_t x_refresh(void) { return run_export(2, op_refresh); }
-EXPORT("export") int32_t x_export(void) { return run_export(3, op_export); }
-EXPORT("import") int32_t x_import(void) { return run_export(3, op_import); }
+EXPORT("refresh") int32_t x_refresh(void) { return run_export(3, op_refresh); }
+EXPORT("export") int32_t x_export(void) { return run_export(4, op_export); }
+EXPORT("import") int32_t x_import(void) { return run_export(4, op_import); }
+EXPORT("check_seal") int32_t x_check_seal(void) { return run_export(3, op_check_seal); }

@@ -7,8 +7,9 @@
 
 #include "frame.h"
 
-/* ABI.md's version, reported by `info`: 2 since export envelope v2 (Argon2id). */
-#define ABI_VERSION 2
+/* ABI.md's version, reported by `info`: 2 since export envelope v2 (Argon2id), 3 since sealed data v2
+ * (the account in the associated data; every export that seals or opens takes the account). */
+#define ABI_VERSION 3
 
 typedef struct {
     field_t f[FRAME_MAX_FIELDS];

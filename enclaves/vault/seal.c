@@ -10,9 +10,16 @@
 #include "secure.h"
 #include "status.h"
 
+/* The per-vault AEAD key's label, for both seal formats (the version byte in the associated data
+ * keeps them apart). */
 static const char VAULT_INFO[] = "hway/vault/v1";
+static const char ACCOUNT_INFO[] = "hway/vault/account/v2";
 static const char CHECK_INFO_V1[] = "hway/export/check/v1";
 static const char CHECK_INFO_V2[] = "hway/export/check/v2";
+
+/* Associated data of a v2 seal: header (25) || vault id length (u16 LE) || vault id || account. The
+ * length prefix makes the split between vault id and account unambiguous. */
+#define AAD_V2_MAX (SEALED_HEADER_LEN + 2 + VAULT_ID_MAX + ACCOUNT_MAX)
 
 int rng_fill(uint8_t *buf, size_t len) {
     if (len == 0) return HW_OK;
@@ -23,53 +30,95 @@ int rng_fill(uint8_t *buf, size_t len) {
     return HW_OK;
 }
 
+static int binding_ok(const binding_t *b) {
+    return b->vidlen >= 1 && b->vidlen <= VAULT_ID_MAX && b->acctlen >= 1 && b->acctlen <= ACCOUNT_MAX;
+}
+
 static void vault_key(const uint8_t master[32], const uint8_t *vid, size_t vidlen, uint8_t key[32]) {
     hkdf_sha256(master, 32, vid, vidlen, (const uint8_t *)VAULT_INFO, sizeof(VAULT_INFO) - 1, key, 32);
 }
 
-/* aad = sealed[0..9] || vault id; at most 9 + 256 bytes. */
-static size_t vault_aad(const uint8_t head[9], const uint8_t *vid, size_t vidlen, uint8_t aad[9 + VAULT_ID_MAX]) {
-    memcpy(aad, head, 9);
-    memcpy(aad + 9, vid, vidlen);
-    return 9 + vidlen;
+/* A v2 seal's account check: HKDF-SHA256(ikm = master key, no salt, info = ACCOUNT_INFO || account),
+ * 16 bytes. It exists so that a request of another account gets E_FORBIDDEN, not the E_CORRUPT of a
+ * failed tag (the AEAD alone cannot say which input was wrong); the associated data binds the account
+ * regardless, so a forged check gains nothing. Keyed by the master key, not the vault: the wrong vault
+ * id with the right account stays E_CORRUPT. Equal checks show equal accounts, which the record's
+ * plain `account` field shows anyway. */
+static void account_check(const uint8_t master[32], const binding_t *b, uint8_t check[SEALED_CHECK_LEN]) {
+    uint8_t info[sizeof(ACCOUNT_INFO) - 1 + ACCOUNT_MAX];
+    memcpy(info, ACCOUNT_INFO, sizeof(ACCOUNT_INFO) - 1);
+    memcpy(info + sizeof(ACCOUNT_INFO) - 1, b->acct, b->acctlen);
+    hkdf_sha256(master, 32, NULL, 0, info, sizeof(ACCOUNT_INFO) - 1 + b->acctlen, check, SEALED_CHECK_LEN);
 }
 
-int vault_seal(uint32_t key_id, uint32_t epoch, const uint8_t *vid, size_t vidlen,
-               const uint8_t sk[32], uint8_t out[SEALED_LEN]) {
+static size_t aad_v2(const uint8_t head[SEALED_HEADER_LEN], const binding_t *b, uint8_t aad[AAD_V2_MAX]) {
+    memcpy(aad, head, SEALED_HEADER_LEN);
+    aad[SEALED_HEADER_LEN] = (uint8_t)b->vidlen;
+    aad[SEALED_HEADER_LEN + 1] = (uint8_t)(b->vidlen >> 8);
+    memcpy(aad + SEALED_HEADER_LEN + 2, b->vid, b->vidlen);
+    memcpy(aad + SEALED_HEADER_LEN + 2 + b->vidlen, b->acct, b->acctlen);
+    return SEALED_HEADER_LEN + 2 + b->vidlen + b->acctlen;
+}
+
+/* Associated data of a v1 seal: header (9) || vault id. */
+static size_t aad_v1(const uint8_t head[9], const binding_t *b, uint8_t aad[AAD_V2_MAX]) {
+    memcpy(aad, head, 9);
+    memcpy(aad + 9, b->vid, b->vidlen);
+    return 9 + b->vidlen;
+}
+
+int vault_seal(uint32_t key_id, uint32_t epoch, const binding_t *b, const uint8_t sk[32],
+               uint8_t out[SEALED_LEN]) {
     const uint8_t *master = config_key(key_id);
-    uint8_t key[32], aad[9 + VAULT_ID_MAX];
+    uint8_t key[32], aad[AAD_V2_MAX];
     size_t aadlen;
     int rc;
     if (master == NULL) return E_KEY_RETIRED;
-    if (vidlen < 1 || vidlen > VAULT_ID_MAX) return E_BAD_INPUT;
+    if (!binding_ok(b)) return E_BAD_INPUT;
     out[0] = SEALED_VERSION;
     store32_le(out + 1, key_id);
     store32_le(out + 5, epoch);
-    rc = rng_fill(out + 9, 24);
+    account_check(master, b, out + 9);
+    rc = rng_fill(out + SEALED_HEADER_LEN, 24);
     if (rc != HW_OK) return rc;
-    aadlen = vault_aad(out, vid, vidlen, aad);
-    vault_key(master, vid, vidlen, key);
-    aead_xchacha20poly1305_seal(key, out + 9, aad, aadlen, sk, 32, out + 33, out + 65);
+    aadlen = aad_v2(out, b, aad);
+    vault_key(master, b->vid, b->vidlen, key);
+    aead_xchacha20poly1305_seal(key, out + SEALED_HEADER_LEN, aad, aadlen, sk, 32, out + SEALED_HEADER_LEN + 24,
+                                out + SEALED_HEADER_LEN + 56);
     secure_zero(key, sizeof(key));
     return HW_OK;
 }
 
-int vault_open(const uint8_t *sealed, size_t sealedlen, const uint8_t *vid, size_t vidlen,
-               uint8_t sk[32], uint32_t *key_id, uint32_t *epoch) {
-    const uint8_t *master;
-    uint8_t key[32], aad[9 + VAULT_ID_MAX];
+int vault_open(const uint8_t *sealed, size_t sealedlen, const binding_t *b, uint8_t sk[32],
+               uint32_t *key_id, uint32_t *epoch) {
+    const uint8_t *master, *nonce;
+    uint8_t key[32], check[SEALED_CHECK_LEN], aad[AAD_V2_MAX];
     size_t aadlen;
     uint32_t id;
-    int rc;
+    int rc, v2;
     memset(sk, 0, 32);
-    if (vidlen < 1 || vidlen > VAULT_ID_MAX) return E_BAD_INPUT;
-    if (sealedlen != SEALED_LEN || sealed[0] != SEALED_VERSION) return E_CORRUPT;
+    if (!binding_ok(b)) return E_BAD_INPUT;
+    if (sealedlen == SEALED_LEN && sealed[0] == SEALED_VERSION) v2 = 1;
+    else if (sealedlen == SEALED_V1_LEN && sealed[0] == SEALED_V1_VERSION) v2 = 0;
+    else return E_CORRUPT;
     id = load32_le(sealed + 1);
     master = config_key(id);
     if (master == NULL) return E_KEY_RETIRED;
-    aadlen = vault_aad(sealed, vid, vidlen, aad);
-    vault_key(master, vid, vidlen, key);
-    rc = aead_xchacha20poly1305_open(key, sealed + 9, aad, aadlen, sealed + 33, 32, sealed + 65, sk);
+    if (v2) {
+        account_check(master, b, check);
+        rc = ct_equal(check, sealed + 9, SEALED_CHECK_LEN);
+        secure_zero(check, sizeof(check));
+        if (!rc) return E_FORBIDDEN;
+        aadlen = aad_v2(sealed, b, aad);
+        nonce = sealed + SEALED_HEADER_LEN;
+    } else {
+        /* v1 binds no account, so it opens for any: until a refresh re-seals it as v2, the host's
+         * check of the record's account is all that keeps other accounts out. */
+        aadlen = aad_v1(sealed, b, aad);
+        nonce = sealed + 9;
+    }
+    vault_key(master, b->vid, b->vidlen, key);
+    rc = aead_xchacha20poly1305_open(key, nonce, aad, aadlen, nonce + 24, 32, nonce + 56, sk);
     secure_zero(key, sizeof(key));
     if (rc != 0) {
         secure_zero(sk, 32);

@@ -5,9 +5,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEALED_LEN 81
-#define SEALED_VERSION 0x01
+/* Sealed vault data v2 (ABI 3, what every seal writes): version 0x02 || key id (u32 LE) || epoch
+ * (u32 LE) || account check (16) || nonce (24) || ciphertext (32) || tag (16) = 97 bytes; the vault id
+ * and the account are in the associated data. */
+#define SEALED_LEN 97
+#define SEALED_VERSION 0x02
+#define SEALED_CHECK_LEN 16
+#define SEALED_HEADER_LEN (9 + SEALED_CHECK_LEN) /* 25: version, key id, epoch, account check */
+/* Sealed vault data v1 (up to ABI 2; opened, no longer written): version 0x01 || key id || epoch ||
+ * nonce (24) || ciphertext (32) || tag (16) = 81 bytes, the vault id in the associated data, no account. */
+#define SEALED_V1_LEN 81
+#define SEALED_V1_VERSION 0x01
 #define VAULT_ID_MAX 256
+#define ACCOUNT_MAX 256
 
 /* Export envelope v1 (scrypt; import only since v2). Field list of ABI.md:
  * 1+1+1+1+1 + salt 16 + nonce 24 + check 16 = 61 header bytes, + ciphertext 32 + tag 16 = 109 bytes. */
@@ -55,12 +65,24 @@
 /* Fills buf with random bytes from WASI random_get; returns 0 or E_RNG. */
 int rng_fill(uint8_t *buf, size_t len);
 
-/* Seals sk under master key `key_id` (must be configured). Returns 0, E_KEY_RETIRED, E_RNG. */
-int vault_seal(uint32_t key_id, uint32_t epoch, const uint8_t *vid, size_t vidlen,
-               const uint8_t sk[32], uint8_t out[SEALED_LEN]);
-/* Opens sealed data. Returns 0, E_CORRUPT or E_KEY_RETIRED; sk is zeroed on failure. */
-int vault_open(const uint8_t *sealed, size_t sealedlen, const uint8_t *vid, size_t vidlen,
-               uint8_t sk[32], uint32_t *key_id, uint32_t *epoch);
+/* The vault a seal belongs to: its id (1..VAULT_ID_MAX bytes) and its account (1..ACCOUNT_MAX bytes,
+ * the verified account of the request, never one read from storage by the enclave). */
+typedef struct {
+    const uint8_t *vid;
+    size_t vidlen;
+    const uint8_t *acct;
+    size_t acctlen;
+} binding_t;
+
+/* Seals sk (v2) under master key `key_id` (must be configured), bound to b's vault id and account.
+ * Returns 0, E_BAD_INPUT, E_KEY_RETIRED, E_RNG. */
+int vault_seal(uint32_t key_id, uint32_t epoch, const binding_t *b, const uint8_t sk[32],
+               uint8_t out[SEALED_LEN]);
+/* Opens sealed data of b's vault: v2 only for b's account (E_FORBIDDEN for another one), v1 for any
+ * account (it binds none). Returns 0, E_BAD_INPUT, E_CORRUPT, E_FORBIDDEN or E_KEY_RETIRED; sk is
+ * zeroed on failure. */
+int vault_open(const uint8_t *sealed, size_t sealedlen, const binding_t *b, uint8_t sk[32],
+               uint32_t *key_id, uint32_t *epoch);
 
 /* v2 password envelope of vault `vid` (1..VAULT_ID_MAX bytes) with the export defaults; `out` holds
  * ENV2_LEN(vidlen) bytes. Returns 0, E_BAD_INPUT, E_RNG or E_NO_MEMORY. */

@@ -59,43 +59,48 @@ ok(unframe(await prod.call('set_master_keys', frame(ring(2, [2, K2])))).status =
 
 // info
 let r = await call(prod, 'info', []);
-ok(r.status === 0 && Buffer.from(r.fields[0]).toString() === 'hway-vault' && r.fields[1][0] === 2 && hex(r.fields[2]) === '01000000', 'info');
+ok(r.status === 0 && Buffer.from(r.fields[0]).toString() === 'hway-vault' && r.fields[1][0] === 3 && hex(r.fields[2]) === '01000000', 'info');
 r = await call(none, 'info', []);
 ok(r.status === 0 && r.fields[2].length === 0, 'info unconfigured');
-ok((await call(none, 'generate', [utf8('v')])).status === 6, 'generate unconfigured -> E_CONFIG');
-ok((await call(bad, 'generate', [utf8('v')])).status === 6, 'generate after a malformed ring -> E_CONFIG');
+ok((await call(none, 'generate', [utf8('v'), utf8('acct')])).status === 6, 'generate unconfigured -> E_CONFIG');
+ok((await call(bad, 'generate', [utf8('v'), utf8('acct')])).status === 6, 'generate after a malformed ring -> E_CONFIG');
 
 // generate / sign / verify
+// Sealed data v2 (ABI 3) binds the vault id and the account (ABI.md, "Sealed vault data v2").
 const vid = utf8('vault-1');
-r = await call(prod, 'generate', [vid]);
-ok(r.status === 0 && r.fields[0].length === 81 && r.fields[1].length === 33, 'generate');
+const acct = utf8('alice');
+r = await call(prod, 'generate', [vid, acct]);
+ok(r.status === 0 && r.fields[0].length === 97 && r.fields[0][0] === 2 && r.fields[1].length === 33, 'generate');
 const [sealed, pub] = r.fields;
 const digest = createHash('sha256').update('hello').digest();
-r = await call(prod, 'sign', [sealed, vid, digest]);
+r = await call(prod, 'sign', [sealed, vid, acct, digest]);
 ok(r.status === 0 && r.fields[0].length === 64 && r.fields[1].length === 1, 'sign');
 const [sig, rec] = r.fields;
 ok(noble.verify(sig, digest, pub, { prehash: false, lowS: true, format: 'compact' }), 'noble verifies (low-S)');
 ok(secpNpm.ecdsaVerify(sig, digest, pub), 'secp256k1 npm verifies');
 ok(hex(secpNpm.ecdsaRecover(sig, rec[0], digest, true)) === hex(pub), 'recovery id recovers the key');
-const r2 = await call(prod, 'sign', [sealed, vid, digest]);
+const r2 = await call(prod, 'sign', [sealed, vid, acct, digest]);
 ok(hex(r2.fields[0]) === hex(sig), 'RFC 6979 deterministic');
 r = await call(prod, 'verify', [pub, digest, sig, Uint8Array.of(0)]);
 ok(r.status === 0 && r.fields[0][0] === 1, 'verify own signature');
 r = await call(prod, 'verify', [pub, createHash('sha256').update('x').digest(), sig, Uint8Array.of(0)]);
 ok(r.status === 0 && r.fields[0][0] === 0, 'verify wrong digest -> 0');
 ok((await call(prod, 'verify', [pub, digest.subarray(0, 31), sig, Uint8Array.of(0)])).status === 1, 'verify short digest -> E_BAD_INPUT');
-ok((await call(prod, 'sign', [sealed, utf8('vault-2'), digest])).status === 2, 'sign other vault id -> E_CORRUPT');
+ok((await call(prod, 'sign', [sealed, utf8('vault-2'), acct, digest])).status === 2, 'sign other vault id -> E_CORRUPT');
+ok((await call(prod, 'sign', [sealed, vid, utf8('bob'), digest])).status === 10, 'sign other account -> E_FORBIDDEN');
+ok((await call(prod, 'check_seal', [sealed, vid, acct])).status === 0, 'check_seal');
+ok((await call(prod, 'check_seal', [sealed, vid, utf8('bob')])).status === 10, 'check_seal other account -> E_FORBIDDEN');
 const tampered = Uint8Array.from(sealed); tampered[40] ^= 1;
-ok((await call(prod, 'sign', [tampered, vid, digest])).status === 2, 'sign tampered -> E_CORRUPT');
-ok((await call(only2, 'sign', [sealed, vid, digest])).status === 4, 'sign retired key -> E_KEY_RETIRED');
-ok((await call(prod, 'sign', [sealed, vid, digest, digest])).status === 1, 'wrong field count -> E_BAD_INPUT');
+ok((await call(prod, 'sign', [tampered, vid, acct, digest])).status === 2, 'sign tampered -> E_CORRUPT');
+ok((await call(only2, 'sign', [sealed, vid, acct, digest])).status === 4, 'sign retired key -> E_KEY_RETIRED');
+ok((await call(prod, 'sign', [sealed, vid, acct, digest, digest])).status === 1, 'wrong field count -> E_BAD_INPUT');
 
 // refresh under key 2
-r = await call(both, 'refresh', [sealed, vid]);
-ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[2]) === '01000000' && hex(r.fields[0].subarray(0, 9)) === '010200000001000000', 'refresh');
+r = await call(both, 'refresh', [sealed, vid, acct]);
+ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[2]) === '01000000' && hex(r.fields[0].subarray(0, 9)) === '020200000001000000', 'refresh');
 const sealed2 = r.fields[0];
-ok((await call(only2, 'sign', [sealed2, vid, digest])).status === 0, 'sign after refresh with only key 2');
-ok((await call(only2, 'refresh', [sealed, vid])).status === 4, 'refresh retired -> E_KEY_RETIRED');
+ok((await call(only2, 'sign', [sealed2, vid, acct, digest])).status === 0, 'sign after refresh with only key 2');
+ok((await call(only2, 'refresh', [sealed, vid, acct])).status === 4, 'refresh retired -> E_KEY_RETIRED');
 
 // export / import (envelope v2: Argon2id m = 256 MiB, t = 3, p = 1) on the large-cap KDF plugin;
 // a vault instance (64 MiB) cannot hold the work area (E_NO_MEMORY)
@@ -103,38 +108,38 @@ const prodKdf = await load('enclaves/vault-kdf.wasm', ring(1, [1, K1]));
 const only2Kdf = await load('enclaves/vault-kdf.wasm', ring(2, [2, K2]));
 const PW = utf8('correct horse battery');
 let t0 = performance.now();
-r = await call(prodKdf, 'export', [sealed, vid, PW]);
+r = await call(prodKdf, 'export', [sealed, vid, acct, PW]);
 const tExport = performance.now() - t0;
 ok(r.status === 0, 'export status ' + r.status);
 const env = r.fields[0];
 console.log('envelope length', env.length, 'header', hex(env.subarray(0, 11)));
 ok(env.length === 117 + vid.length && hex(env.subarray(0, 11)) === '0202000004000300000001', 'envelope v2 header');
 t0 = performance.now();
-r = await call(only2Kdf, 'import', [env, PW, utf8('vault-9')]);
+r = await call(only2Kdf, 'import', [env, PW, utf8('vault-9'), acct]);
 const tImport = performance.now() - t0;
-ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[0].subarray(0, 9)) === '010200000000000000', 'import round trip');
+ok(r.status === 0 && hex(r.fields[1]) === hex(pub) && hex(r.fields[0].subarray(0, 9)) === '020200000000000000', 'import round trip');
 ok(r.status === 0 && Buffer.from(r.fields[2]).toString() === 'vault-1', 'import names the exporting vault');
-ok((await call(only2, 'sign', [r.fields[0], utf8('vault-9'), digest])).fields[0] !== undefined, 'sign imported');
-ok((await call(prodKdf, 'import', [env, utf8('wrong password'), vid])).status === 3, 'wrong password -> E_WRONG_PASSWORD');
+ok((await call(only2, 'sign', [r.fields[0], utf8('vault-9'), acct, digest])).fields[0] !== undefined, 'sign imported');
+ok((await call(prodKdf, 'import', [env, utf8('wrong password'), vid, acct])).status === 3, 'wrong password -> E_WRONG_PASSWORD');
 const envT = Uint8Array.from(env); envT[envT.length - 20] ^= 1;
-ok((await call(prodKdf, 'import', [envT, PW, vid])).status === 2, 'tampered envelope -> E_CORRUPT');
+ok((await call(prodKdf, 'import', [envT, PW, vid, acct])).status === 2, 'tampered envelope -> E_CORRUPT');
 const envV = Uint8Array.from(env); envV[69] ^= 1;
-ok((await call(prodKdf, 'import', [envV, PW, vid])).status === 2, 'another vault id -> E_CORRUPT');
+ok((await call(prodKdf, 'import', [envV, PW, vid, acct])).status === 2, 'another vault id -> E_CORRUPT');
 const envM = Uint8Array.from(env); envM[5] = 1;
-ok((await call(prodKdf, 'import', [envM, PW, vid])).status === 2, 'm over 1 GiB -> E_CORRUPT');
+ok((await call(prodKdf, 'import', [envM, PW, vid, acct])).status === 2, 'm over 1 GiB -> E_CORRUPT');
 const envTT = Uint8Array.from(env); envTT[6] = 11;
-ok((await call(prodKdf, 'import', [envTT, PW, vid])).status === 2, 't = 11 -> E_CORRUPT');
-ok((await call(prod, 'export', [sealed, vid, PW])).status === 8, 'export on a 64 MiB vault instance -> E_NO_MEMORY');
+ok((await call(prodKdf, 'import', [envTT, PW, vid, acct])).status === 2, 't = 11 -> E_CORRUPT');
+ok((await call(prod, 'export', [sealed, vid, acct, PW])).status === 8, 'export on a 64 MiB vault instance -> E_NO_MEMORY');
 const tExports = [];
-for (let i = 0; i < 3; i++) { t0 = performance.now(); await call(prodKdf, 'export', [sealed, vid, PW]); tExports.push(Math.round(performance.now() - t0)); }
+for (let i = 0; i < 3; i++) { t0 = performance.now(); await call(prodKdf, 'export', [sealed, vid, acct, PW]); tExports.push(Math.round(performance.now() - t0)); }
 console.log('export (Argon2id m=256 MiB t=3 p=1) ms:', tExports.join(', '));
-ok((await call(prodKdf, 'export', [sealed, vid, utf8('eleven char')])).status === 1, 'password under 12 bytes -> E_BAD_INPUT');
-ok((await call(prodKdf, 'export', [sealed, vid, new Uint8Array(0)])).status === 1, 'empty password -> E_BAD_INPUT');
+ok((await call(prodKdf, 'export', [sealed, vid, acct, utf8('eleven char')])).status === 1, 'password under 12 bytes -> E_BAD_INPUT');
+ok((await call(prodKdf, 'export', [sealed, vid, acct, new Uint8Array(0)])).status === 1, 'empty password -> E_BAD_INPUT');
 
 // sign timing
 t0 = performance.now();
 const NS = 300;
-for (let i = 0; i < NS; i++) await call(prod, 'sign', [sealed, vid, digest]);
+for (let i = 0; i < NS; i++) await call(prod, 'sign', [sealed, vid, acct, digest]);
 const tSign = (performance.now() - t0) / NS;
 t0 = performance.now();
 for (let i = 0; i < NS; i++) await call(prod, 'verify', [pub, digest, sig, Uint8Array.of(0)]);
@@ -202,10 +207,10 @@ ok(hex((await call(test, 't_sha256', [big])).fields[0]) === createHash('sha256')
 // hostile frames never trap
 let traps = 0;
 for (let i = 0; i < 3000; i++) {
-  const fns = ['info', 'generate', 'sign', 'verify', 'refresh', 'export', 'import'];
+  const fns = ['info', 'generate', 'sign', 'verify', 'refresh', 'export', 'import', 'check_seal'];
   const fn = fns[i % fns.length];
   const junk = randomBytes(Math.floor(Math.random() * 200));
-  if (i % 2) { junk[0] = 1; if (junk.length > 1) junk[1] = [0, 1, 3, 4, 2, 3, 3][i % 7]; }
+  if (i % 2) { junk[0] = 1; if (junk.length > 1) junk[1] = [0, 2, 4, 4, 3, 4, 4, 3][i % 8]; }
   try { const o = unframe(await prod.call(fn, junk)); ok(o.status !== 0 || fn === 'info' || fn === 'verify', `junk ${fn} status ${o.status}`); } catch (e) { traps++; }
 }
 ok(traps === 0, `junk frames trapped ${traps} times`);

@@ -12,7 +12,8 @@ enum {
     E_CONFIG = 6,
     E_RNG = 7,
     E_NO_MEMORY = 8,
-    E_INTERNAL = 9
+    E_INTERNAL = 9,
+    E_FORBIDDEN = 10 /* ABI 3: the seal is bound to another account than the request's */
 };
 
 #endif

@@ -1,7 +1,7 @@
 // Opening enclaves in tests: a fresh random master key ring per test file, the production plugin
 // unless a test needs the test-only exports.
 import { randomBytes } from 'node:crypto';
-import { Enclave, type EnclaveOptions } from '../../enclaves/enclave.js';
+import { Enclave, type EnclaveOptions, type SealBinding } from '../../enclaves/enclave.js';
 import { ring, type MasterKey, type MasterKeyRing } from '../../enclaves/master-keys.js';
 import { HANG_MS } from './deadlines.js';
 
@@ -21,6 +21,12 @@ export function testRing(...keys: MasterKey[]): MasterKeyRing {
 export function openEnclave(options: EnclaveOptions = {}): Promise<Enclave> {
   return Enclave.open({ workers: 2, kdfWorkers: 1, timeoutMs: HANG_MS, ...options });
 }
+
+/** The account of seals made by enclave-level tests that are not about accounts. */
+export const TEST_ACCOUNT = 'spec';
+
+/** A seal binding for a test: the vault id, and TEST_ACCOUNT unless the test is about accounts. */
+export const bind = (vaultId: string, account = TEST_ACCOUNT): SealBinding => ({ vaultId, account });
 
 export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 export const unhex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));

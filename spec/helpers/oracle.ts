@@ -69,21 +69,45 @@ const u32 = (n: number): Buffer => {
   return b;
 };
 
-/** Seals a known private key exactly as the enclave does (ABI.md, Sealed vault data). */
-export function sealOnHost(privateKey: Uint8Array, vaultId: string, masterKey: Uint8Array, keyId: number, epoch = 0): Uint8Array {
-  const id = Buffer.from(vaultId, 'utf8');
-  const vaultKey = hkdf(masterKey, id, Buffer.from('hway/vault/v1'), 32);
-  const header = Buffer.concat([Buffer.of(1), u32(keyId), u32(epoch)]);
-  const nonce = randomBytes(24);
-  return Buffer.concat([header, nonce, xchachaPolySeal(vaultKey, nonce, Buffer.concat([header, id]), privateKey)]);
+const u16 = (n: number): Buffer => Buffer.of(n & 0xff, n >>> 8);
+
+function vaultKey(masterKey: Uint8Array, vaultId: string): Uint8Array {
+  return hkdf(masterKey, Buffer.from(vaultId, 'utf8'), Buffer.from('hway/vault/v1'), 32);
 }
 
-/** Opens sealed data on the host with the master key (only tests ever do this). */
-export function openOnHost(sealed: Uint8Array, vaultId: string, masterKey: Uint8Array): Uint8Array | null {
-  const id = Buffer.from(vaultId, 'utf8');
-  const vaultKey = hkdf(masterKey, id, Buffer.from('hway/vault/v1'), 32);
-  const header = sealed.subarray(0, 9);
-  return xchachaPolyOpen(vaultKey, sealed.subarray(9, 33), Buffer.concat([header, id]), sealed.subarray(33));
+/** A v2 seal's account check (ABI.md, Sealed vault data v2). */
+export function accountCheckOnHost(masterKey: Uint8Array, account: string): Uint8Array {
+  return hkdf(masterKey, new Uint8Array(0), Buffer.concat([Buffer.from('hway/vault/account/v2'), Buffer.from(account, 'utf8')]), 16);
+}
+
+/** Associated data of a v2 seal: header (25) ‖ vault id length (u16 LE) ‖ vault id ‖ account. */
+function aadV2(header: Uint8Array, b: { vaultId: string; account: string }): Buffer {
+  const id = Buffer.from(b.vaultId, 'utf8');
+  return Buffer.concat([header, u16(id.length), id, Buffer.from(b.account, 'utf8')]);
+}
+
+/** Seals a known private key exactly as the enclave does (ABI.md, Sealed vault data v2). */
+export function sealOnHost(privateKey: Uint8Array, b: { vaultId: string; account: string }, masterKey: Uint8Array, keyId: number, epoch = 0): Uint8Array {
+  const header = Buffer.concat([Buffer.of(2), u32(keyId), u32(epoch), accountCheckOnHost(masterKey, b.account)]);
+  const nonce = randomBytes(24);
+  return Uint8Array.from(Buffer.concat([header, nonce, xchachaPolySeal(vaultKey(masterKey, b.vaultId), nonce, aadV2(header, b), privateKey)]));
+}
+
+/** Seals as nodes up to ABI 2 did (Sealed vault data v1: no account), for tests of old records. */
+export function sealV1OnHost(privateKey: Uint8Array, vaultId: string, masterKey: Uint8Array, keyId: number, epoch = 0): Uint8Array {
+  const header = Buffer.concat([Buffer.of(1), u32(keyId), u32(epoch)]);
+  const nonce = randomBytes(24);
+  return Uint8Array.from(Buffer.concat([header, nonce, xchachaPolySeal(vaultKey(masterKey, vaultId), nonce, Buffer.concat([header, Buffer.from(vaultId, 'utf8')]), privateKey)]));
+}
+
+/** Opens sealed data (v2, or v1 whatever the account) on the host with the master key (only tests ever do this). */
+export function openOnHost(sealed: Uint8Array, b: { vaultId: string; account: string }, masterKey: Uint8Array): Uint8Array | null {
+  const key = vaultKey(masterKey, b.vaultId);
+  if (sealed[0] === 1 && sealed.length === 81) {
+    return xchachaPolyOpen(key, sealed.subarray(9, 33), Buffer.concat([sealed.subarray(0, 9), Buffer.from(b.vaultId, 'utf8')]), sealed.subarray(33));
+  }
+  if (sealed[0] !== 2 || sealed.length !== 97) return null;
+  return xchachaPolyOpen(key, sealed.subarray(25, 49), aadV2(sealed.subarray(0, 25), b), sealed.subarray(49));
 }
 
 /** Builds an export envelope as the enclave does (ABI.md, Export envelope), small N allowed. */
