@@ -48,11 +48,14 @@ export function startProcess<T>(script: string, env: Record<string, string>, tim
 // Clean-up only (afterAll): nothing asserts on how the process ended, so the SIGKILL fallback after
 // 10 s cannot change a test's outcome.
 export async function stopProcess(child: Child<unknown> | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child === undefined || child.proc.exitCode !== null) return;
+  // A process that ended by a signal has no exit code but a signal code: it is gone too (waiting for
+  // its 'exit', which already fired, cost every test that stops a killed process 10 s).
+  const gone = (): boolean => child!.proc.exitCode !== null || child!.proc.signalCode !== null;
+  if (child === undefined || gone()) return;
   const exited = new Promise((r) => child.proc.once('exit', r));
   child.proc.kill(signal);
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 10_000)))]);
   clearTimeout(timer);
-  if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+  if (!gone()) child.proc.kill('SIGKILL');
 }
