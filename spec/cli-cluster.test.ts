@@ -22,7 +22,9 @@ const O = ['--prefix', prefix, '--partitions', String(P), '--json'];
 let proc: LongRunning | undefined;
 
 afterAll(async () => {
-  await stopLongRunning(proc, 'SIGKILL');
+  // SIGTERM (SIGKILL only after the hang-only wait): a SIGKILLed `hway cluster` cannot stop its nodes,
+  // which would outlive the test after a failure.
+  await stopLongRunning(proc, 'SIGTERM');
   const redis = new Redis(REDIS);
   const keys = await redis.keys(`${prefix}:*`);
   if (keys.length) await redis.del(...keys);
