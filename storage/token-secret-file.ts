@@ -42,9 +42,3 @@ export function readTokenSecretFile(file: string): string {
   if (Buffer.byteLength(secret) < 32) throw new HwayError('E_BAD_INPUT', `token secret file ${file} holds fewer than 32 bytes`, { permanent: true });
   return secret;
 }
-
-/** Writes `secret` to a new 0600 file (for `hway cluster`'s children, which get files, not secrets). */
-export function writeTokenSecretFile(file: string, secret: string): void {
-  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-}

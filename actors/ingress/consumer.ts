@@ -124,6 +124,7 @@ class IngressImpl implements Ingress {
   private readonly table = new PartitionTable();
   private readonly held = new HeldTasks();
   private readonly sched: PriorityScheduler;
+  private readonly retention: DeadLetterRetention;
 
   private conn!: Redis;
   private sub!: Redis;
@@ -154,7 +155,7 @@ class IngressImpl implements Ingress {
     if (!Number.isInteger(concurrency) || concurrency < 1) throw new RangeError('concurrency must be a positive integer');
     // Made now, so that bad weights (or retention) throw here rather than at start().
     this.sched = new PriorityScheduler(opts.weights ?? DEFAULT_WEIGHTS, opts.strict ?? false);
-    deadLetterRetention(opts.deadLetters);
+    this.retention = deadLetterRetention(opts.deadLetters);
   }
 
   register(type: string, handler: Handler): void {
@@ -189,7 +190,7 @@ class IngressImpl implements Ingress {
       this.table.reopen(part);
       pump();
     });
-    const outcomes = new OutcomeWriter(store, resultTtlMs, deadLetterRetention(o.deadLetters), o.retry ?? DEFAULT_RETRY, this.counters, this.log, (part, next, delay) => this.promoter.armBy(part, next, delay));
+    const outcomes = new OutcomeWriter(store, resultTtlMs, this.retention, o.retry ?? DEFAULT_RETRY, this.counters, this.log, (part, next, delay) => this.promoter.armBy(part, next, delay));
     this.executor = new Executor(this.handlers, o.dispatch, outcomes);
     this.reader = new Reader(
       store,
