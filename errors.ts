@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'E_UNAUTHORIZED'
   | 'E_AUTH_REQUIRED'
   | 'E_FORBIDDEN'
+  | 'E_FORGED_OUTCOME'
   | 'E_RATE_LIMITED'
   | 'E_NO_WALLET'
   | 'E_WALLET_BUSY'

@@ -1,16 +1,15 @@
 // The producer's client: the ingress client (enqueue, call, result) plus typed vault operations.
 // Vault tasks are keyed by their vault id, so each reaches the one node that owns that vault's
 // partition, and tasks of one vault run in order.
+import { randomUUID } from 'node:crypto';
+import { parseCredential, sealSecret } from './credential.js';
 import type { JsonValue, SignMeta } from './gateway/frames.js';
 import { GatewayClient, type MinerConnection, type SignResult, type WalletInfo } from './gateway/producer.js';
 import { IngressClient, type IngressClientOptions } from './ingress/client.js';
 import type { CallOptions } from './ingress/task.js';
 import { checkExportPassword, type HashName } from './vault/payloads.js';
 
-export interface HwayClientOptions extends IngressClientOptions {
-  /** Token of the producer's account (env HWAY_TOKEN), when the nodes have auth on. */
-  token?: string;
-}
+export type HwayClientOptions = IngressClientOptions;
 
 export interface VaultView {
   vaultId: string;
@@ -40,11 +39,23 @@ const hexOf = (d: Data): string => (typeof d === 'string' ? d.replace(/^0x/, '')
 export class VaultClient {
   constructor(
     private readonly client: HwayClient,
-    private readonly auth: () => Record<string, string>,
+    /** The credential's request key: passwords are sealed under it for the node (none without auth). */
+    private readonly requestKey: Uint8Array | undefined,
   ) {}
 
   private run<T>(type: string, vaultId: string | undefined, payload: Record<string, unknown>, opts: CallOptions = {}): Promise<T> {
-    return this.client.call<T>(type, { ...payload, ...this.auth() }, { ...(vaultId === undefined ? {} : { key: vaultId }), ...opts });
+    return this.client.call<T>(type, payload, { ...(vaultId === undefined ? {} : { key: vaultId }), ...opts });
+  }
+
+  /**
+   * A task carrying a password: with a credential the password is sealed (XChaCha20-Poly1305) under
+   * a key of the request key and the task id, so Redis only ever holds the box.
+   */
+  private withPassword<T>(type: string, vaultId: string, payload: Record<string, unknown>, pw: string, opts: CallOptions = {}): Promise<T> {
+    const id = opts.id ?? randomUUID();
+    const rk = opts.credential?.requestKey ?? this.requestKey;
+    const password = rk === undefined ? pw : sealSecret(rk, id, type, pw);
+    return this.run<T>(type, vaultId, { ...payload, password }, { ...opts, id });
   }
 
   generate(vaultId: string, opts?: CallOptions): Promise<VaultView> {
@@ -68,14 +79,14 @@ export class VaultClient {
    */
   async export(vaultId: string, password: string, opts?: CallOptions): Promise<{ vaultId: string; cid: string }> {
     checkExportPassword(password);
-    return this.run('vault:export', vaultId, { vaultId, password }, opts);
+    return this.withPassword('vault:export', vaultId, { vaultId }, password, opts);
   }
   /**
    * Restores an export as `vaultId` (v2, or a v1 envelope of older nodes; any password length).
    * `sourceVaultId`: the vault that made a v2 export, from the envelope's authenticated header.
    */
   import(cid: string, vaultId: string, password: string, opts?: CallOptions): Promise<VaultView & { sourceVaultId?: string }> {
-    return this.run('vault:import', vaultId, { vaultId, cid, password }, opts);
+    return this.withPassword('vault:import', vaultId, { vaultId, cid }, password, opts);
   }
   info(vaultId: string, opts?: CallOptions): Promise<VaultInfo> {
     return this.run('vault:info', vaultId, { vaultId }, opts);
@@ -87,14 +98,12 @@ export class VaultClient {
 
 export class HwayClient extends IngressClient {
   readonly vault: VaultClient;
-  private readonly token: string | undefined;
   private readonly gatewayOptions: ConstructorParameters<typeof GatewayClient>[0];
   private gw: GatewayClient | undefined;
 
   constructor(opts: HwayClientOptions = {}) {
     super(opts);
-    this.token = opts.token;
-    this.vault = new VaultClient(this, (): Record<string, string> => (this.token === undefined ? {} : { _token: this.token }));
+    this.vault = new VaultClient(this, opts.token ? parseCredential(opts.token).requestKey : undefined);
     this.gatewayOptions = {
       ...(opts.redis === undefined ? {} : { redis: opts.redis }),
       ...(opts.prefix === undefined ? {} : { prefix: opts.prefix }),

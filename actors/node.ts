@@ -15,7 +15,7 @@ import { loadTokenSecret } from '../storage/token-secret-file.js';
 import { openIpfs, preloadIpfs, type IpfsStore } from '../storage/ipfs.js';
 import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
-import { openAccess, tokenAuthorizer } from './auth.js';
+import { openAccess, tokenAuthenticator, tokenAuthorizer } from './auth.js';
 import { HwayClient } from './client.js';
 import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from './gateway/gateway.js';
 import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
@@ -293,7 +293,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         await tokens.whenReady();
       }
       const limits = options.gateway === false ? DEFAULT_LIMITS : (options.gateway?.rateLimits ?? DEFAULT_LIMITS);
-      const authorize = options.authorize ?? (tokens === undefined ? openAccess : tokenAuthorizer(tokens, new RateLimiter(redis, limits, prefix)));
+      const authorize = options.authorize ?? (tokens === undefined ? openAccess : tokenAuthorizer(new RateLimiter(redis, limits, prefix)));
       const handlers: Record<string, Handler> = {
         ...vaultHandlers({ supervisor, enclave, partitions, authorize }),
         ...Object.fromEntries(extraTasks),
@@ -311,18 +311,22 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
         ...(options.shutdownMs === undefined ? {} : { shutdownMs: options.shutdownMs }),
         ...(options.deadLetters === undefined ? {} : { deadLetters: options.deadLetters }),
+        ...(tokens === undefined ? {} : { authenticate: tokenAuthenticator(tokens) }),
       });
       await ingress.start();
       if (options.gateway !== false) {
-        // The node's vaults are signers too: the gateway reaches them through vault:sign tasks.
+        // The node's vaults are signers too: in process when this node owns the vault, else through
+        // vault:sign tasks (an embedder's own `authorize` sees every one of those: no in-process path then).
         signerClient = new HwayClient({ redis: redisSrc, prefix, partitions, callTimeoutMs: 20_000 });
+        const ing = ingress;
+        const local = options.authorize !== undefined ? undefined : { partitions, epochOf: (p: number) => ing.epochOf(p), supervisor: () => supervisor };
         gateway = await startGateway({
           ...(options.gateway ?? {}),
           redis: redisSrc,
           nodeId,
           prefix,
           ...(tokens === undefined ? {} : { tokens }),
-          vaultSigners: vaultSigners(store, signerClient, tokens),
+          vaultSigners: vaultSigners(store, signerClient, tokens, local),
           logger: log.child({ component: 'gateway' }),
         });
       }

@@ -14,6 +14,9 @@ import { startGateway, nobleVerifier } from '../actors/gateway/gateway.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { GwKeys } from '../actors/gateway/keys.js';
+import { frameKey } from '../actors/gateway/frame-auth.js';
+import { CONN_AUTH_FIELD, walletWire, type ConnAuthRecord } from '../actors/gateway/node-auth.js';
+import { parseCredential } from '../actors/credential.js';
 import { addressesOf } from '../enclaves/addresses.js';
 import { fmt, percentile, table, throughput, wantsJson, type Row } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
@@ -43,13 +46,21 @@ const quiet = winston.createLogger({ level: 'error', transports: [new winston.tr
 const sk = secp256k1.utils.randomSecretKey();
 const address = addressesOf(secp256k1.getPublicKey(sk, false)).eth;
 
-/** Asks the wallet directly: one SPUBLISH to its channel, its answer on ours. No auth, no routing. */
+/**
+ * Asks the wallet directly: one SPUBLISH to its channel, its answer on ours. No token checks, no
+ * limits, no routing; with auth on, the frame is sealed under the connection's frame key as the
+ * wallet requires (derived here from the wallet's credential and the connection's record, as a node
+ * would).
+ */
 class Direct {
   private readonly pub = new Redis(REDIS, { enableAutoPipelining: true });
   private readonly sub = new Redis(REDIS);
   private readonly channel = `${prefix}:bench:direct:${randomUUID()}`;
   private readonly waiting = new Map<string, (ok: boolean) => void>();
-  constructor(private readonly connId: string) {}
+  constructor(
+    private readonly connId: string,
+    private readonly fk: Uint8Array | undefined,
+  ) {}
   async open(): Promise<void> {
     this.sub.on('message', (_c: string, m: string) => {
       const r = JSON.parse(m) as { id: string; ok: boolean };
@@ -61,10 +72,8 @@ class Direct {
   sign(digest: Uint8Array): Promise<boolean> {
     const id = randomUUID();
     const p = new Promise<boolean>((resolve) => this.waiting.set(id, resolve));
-    void this.pub.spublish(
-      keys.toConn(this.connId),
-      JSON.stringify({ t: 'sign', id, reply: this.channel, address, bytes: Buffer.from(digest).toString('hex'), meta: { type: 'raw' }, deadline: Date.now() + 20_000 }),
-    );
+    const frame = { t: 'sign', id, reply: this.channel, address, bytes: Buffer.from(digest).toString('hex'), meta: { type: 'raw' }, deadline: Date.now() + 20_000 } as const;
+    void this.pub.spublish(keys.toConn(this.connId), walletWire(this.connId, frame, this.fk));
     return p;
   }
   close(): void {
@@ -136,7 +145,14 @@ async function main(): Promise<void> {
     });
   });
   const client = new GatewayClient({ redis: REDIS, prefix, ...(producerToken ? { token: producerToken } : {}) });
-  const direct = new Direct(connId);
+  let fk: Uint8Array | undefined;
+  if (walletToken) {
+    const r = new Redis(REDIS);
+    const rec = JSON.parse((await r.hget(keys.connInfo(connId), CONN_AUTH_FIELD)) ?? 'null') as ConnAuthRecord;
+    r.disconnect();
+    fk = frameKey(parseCredential(walletToken).requestKey, connId, Buffer.from(rec.w, 'hex'), Buffer.from(rec.g, 'hex'));
+  }
+  const direct = new Direct(connId, fk);
   await direct.open();
   const digest = randomBytes(32);
   const viaGateway = async (): Promise<void> => {

@@ -3,7 +3,9 @@
 // run on the same Redis: a BullMQ worker that signs with @noble/curves. Then p99 at half of the peak
 // rate (open loop), resident memory with many active vaults, and re-activation time of a passivated
 // vault.
-//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N]
+// Highway runs twice at each concurrency: auth off, and auth on (credentials: a MAC per task checked by
+// the node, a MAC per outcome checked by the client), so the cost of auth is a ratio of the same run.
+//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,6 +15,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../actors/client.js';
 import { createNode, type HwayNode } from '../actors/node.js';
+import { TokenService } from '../actors/gateway/tokens.js';
 import { fmt, percentile, table, wantsJson, type Row } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
@@ -79,13 +82,20 @@ async function flush(prefix: string): Promise<void> {
   await r.quit();
 }
 
-async function withNode<T>(concurrency: number, extra: Parameters<typeof createNode>[0], f: (node: HwayNode, client: HwayClient, prefix: string) => Promise<T>): Promise<T> {
+async function withNode<T>(concurrency: number, extra: Parameters<typeof createNode>[0], f: (node: HwayNode, client: HwayClient, prefix: string) => Promise<T>, auth = false): Promise<T> {
   const prefix = `hwb-${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'hway-bench-'));
-  // Auth off, as measured so far; the cost of auth on is for the zero-trust work to measure.
-  const node = createNode({ redis: REDIS, prefix, dataDir, masterKeys: `1:${randomBytes(32).toString('hex')}`, concurrency, insecure: true, ...extra });
+  const tokenSecret = randomBytes(32).toString('hex');
+  const node = createNode({ redis: REDIS, prefix, dataDir, masterKeys: `1:${randomBytes(32).toString('hex')}`, concurrency, ...(auth ? { tokenSecret } : { insecure: true }), ...extra });
   await node.start();
-  const client = new HwayClient({ redis: REDIS, prefix, callTimeoutMs: 60_000 });
+  let token: string | undefined;
+  if (auth) {
+    const issuer = new TokenService({ redis: REDIS, secret: tokenSecret, prefix, subscribe: false });
+    token = (await issuer.issue({ account: 'bench', perm: 'admin', ttlSec: 3600 })).token;
+    await issuer.close();
+  }
+  // A generous rate limit: the benchmark measures the pipeline, not the limiter refusing it.
+  const client = new HwayClient({ redis: REDIS, prefix, callTimeoutMs: 60_000, ...(token === undefined ? {} : { token }) });
   try {
     return await f(node, client, prefix);
   } finally {
@@ -96,8 +106,9 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
   }
 }
 
-async function hwaySigns(concurrency: number): Promise<{ closed: Run; half: Run }> {
-  return withNode(concurrency, {}, async (_node, client) => {
+async function hwaySigns(concurrency: number, auth = false): Promise<{ closed: Run; half: Run }> {
+  const limits = { token: { rate: 1e9, burst: 1e9 }, account: { rate: 1e9, burst: 1e9 } };
+  return withNode(concurrency, auth ? { gateway: { rateLimits: limits } } : {}, async (_node, client) => {
     const ids = Array.from({ length: KEYS }, (_, i) => `bench-${i}`);
     await Promise.all(ids.map((id) => client.vault.generate(id)));
     let i = 0;
@@ -106,7 +117,7 @@ async function hwaySigns(concurrency: number): Promise<{ closed: Run; half: Run 
     const closed = await closedLoop(op, concurrency * 2);
     const half = await openLoop(op, closed.rate / 2);
     return { closed, half };
-  });
+  }, auth);
 }
 
 async function bullmqSigns(concurrency: number): Promise<{ closed: Run; half: Run }> {
@@ -188,12 +199,26 @@ async function reactivation(): Promise<{ activeSignMs: number; reactivationMs: n
   });
 }
 
+const authOnly = process.argv.includes('--auth-only');
 const results: Record<string, { closed: Run; half: Run }> = {};
 for (const c of [10, 50]) {
   say(`highway, concurrency ${c} …`);
   results[`hway-${c}`] = await hwaySigns(c);
+  say(`highway with auth on, concurrency ${c} …`);
+  results[`hway-auth-${c}`] = await hwaySigns(c, true);
+  if (authOnly) continue;
   say(`bullmq + @noble/curves, concurrency ${c} …`);
   results[`bull-${c}`] = await bullmqSigns(c);
+}
+if (authOnly) {
+  const authRows: Row[] = [10, 50].map((c) => {
+    const off = results[`hway-${c}`]!;
+    const on = results[`hway-auth-${c}`]!;
+    return { concurrency: c, 'auth off signs/s': off.closed.rate, 'auth on signs/s': on.closed.rate, 'on/off': `${fmt(on.closed.rate / off.closed.rate, 3)}x`, 'p50 ms off': off.closed.p50, 'p50 ms on': on.closed.p50 };
+  });
+  if (wantsJson()) console.log(JSON.stringify({ seconds: MS / 1000, runs: results }));
+  else console.log(table('cost of auth (same run, same Redis)', authRows));
+  process.exit(0);
 }
 say(`memory with ${VAULTS} active vaults …`);
 const mem = await vaultMemory(VAULTS);
@@ -206,6 +231,8 @@ for (const c of [10, 50]) {
   const b = results[`bull-${c}`]!;
   rows.push({ system: `BullMQ + @noble/curves (baseline)`, concurrency: c, 'signs/s': b.closed.rate, 'p50 ms': b.closed.p50, 'p99 ms': b.closed.p99, 'p99 ms @ half peak': b.half.p99, 'vs baseline': '1.00x' });
   rows.push({ system: 'Highway (ingress → actor → enclave)', concurrency: c, 'signs/s': h.closed.rate, 'p50 ms': h.closed.p50, 'p99 ms': h.closed.p99, 'p99 ms @ half peak': h.half.p99, 'vs baseline': `${fmt(h.closed.rate / b.closed.rate, 2)}x` });
+  const a = results[`hway-auth-${c}`]!;
+  rows.push({ system: 'Highway, auth on', concurrency: c, 'signs/s': a.closed.rate, 'p50 ms': a.closed.p50, 'p99 ms': a.closed.p99, 'p99 ms @ half peak': a.half.p99, 'vs baseline': `${fmt(a.closed.rate / b.closed.rate, 2)}x` });
 }
 if (wantsJson()) {
   console.log(JSON.stringify({ seconds: MS / 1000, runs: results, ratios: { c10: results['hway-10']!.closed.rate / results['bull-10']!.closed.rate, c50: results['hway-50']!.closed.rate / results['bull-50']!.closed.rate }, vaults: { count: VAULTS, ...mem, ...react } }));

@@ -65,7 +65,13 @@ describe('isolation and permissions', () => {
   test('missing, forged, expired and under-privileged tokens are refused with clear codes', async () => {
     await expect(clientFor(undefined).walletHas(key.addr.eth)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
     const forged = await new SignJWT({ perm: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('acme').setJti('x').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-another-secret-another'));
+    const someKey = randomBytes(32).toString('base64url');
+    await expect(clientFor(`${forged}.${someKey}`).walletHas(key.addr.eth)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
+    // A bare JWT (the bearer token of older versions) is refused before anything is sent.
     await expect(clientFor(forged).walletHas(key.addr.eth)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
+    // A genuine JWT with a request key that is not its own: the request's MAC does not verify.
+    const genuine = await issue('acme', 'admin');
+    await expect(clientFor(`${genuine.slice(0, genuine.lastIndexOf('.'))}.${someKey}`).walletHas(key.addr.eth)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });
     const expired = await issue('acme', 'sign', 1);
     await new Promise((r) => setTimeout(r, 2100));
     await expect(clientFor(expired).walletHas(key.addr.eth)).rejects.toMatchObject({ code: 'E_UNAUTHORIZED' });

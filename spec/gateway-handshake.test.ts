@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { startGateway, challengeDigest, type Gateway } from '../actors/gateway/gateway.js';
+import { startGateway, type Gateway } from '../actors/gateway/gateway.js';
+import { challengeDigest } from '../actors/gateway/frame-auth.js';
+import { parseCredential, type Credential } from '../actors/credential.js';
 import { GatewayClient } from '../actors/gateway/producer.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { GwKeys } from '../actors/gateway/keys.js';
@@ -13,6 +15,7 @@ import { wasmVerifier } from '../actors/gateway/verify.js';
 import { listenOnConn } from '../actors/gateway/wallet-channel.js';
 import { addressMatchesKey } from '../enclaves/addresses.js';
 import { HANG_MS } from './helpers/deadlines.js';
+import { connFrameKey, helloFrame, sealForGateway, sealedFor } from './helpers/gateway-frames.js';
 import { REDIS, testRedis, SECRET, capturingLogger, cleanup, newKey, quietLogger, spawnWallet, testPrefix, waitFor, type Child } from './fixtures/wallet-helpers.js';
 
 const prefix = testPrefix('handshake');
@@ -22,6 +25,7 @@ let tokens: TokenService;
 let gw: Gateway;
 let client: GatewayClient;
 let walletToken: string;
+let walletCred: Credential;
 let producerToken: string;
 const children: Child[] = [];
 const captured = capturingLogger('debug');
@@ -31,9 +35,14 @@ const keyA = newKey();
 class RawWallet {
   readonly conn = randomUUID();
   readonly frames: Array<Record<string, unknown>> = [];
+  /** The messages as received (sealed ones are JSON too, with their MAC as member "m"). */
+  readonly raw: string[] = [];
   private readonly sub = testRedis({}, { sharded: true });
   async open(): Promise<void> {
-    this.sub.on('smessage', (_c: string, m: string) => this.frames.push(JSON.parse(m) as Record<string, unknown>));
+    this.sub.on('smessage', (_c: string, m: string) => {
+      this.raw.push(m);
+      this.frames.push(JSON.parse(m) as Record<string, unknown>);
+    });
     await listenOnConn(this.sub, [keys.toConn(this.conn)], HANG_MS);
   }
   async send(f: unknown): Promise<void> {
@@ -61,6 +70,7 @@ beforeAll(async () => {
   redis = testRedis();
   tokens = new TokenService({ redis: REDIS, secret: SECRET, prefix, subscribe: false, logger: captured.logger });
   walletToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
+  walletCred = parseCredential(walletToken);
   producerToken = (await tokens.issue({ account: 'acme', perm: 'sign', ttlSec: 600 })).token;
   // Default verifier: the enclave's libsecp256k1.
   gw = await startGateway({ redis: REDIS, prefix, tokenSecret: SECRET, logger: captured.logger, heartbeatMs: 500 });
@@ -130,25 +140,31 @@ describe('gateway handshake', () => {
     const walletNonce = randomBytes(32);
     const first = new RawWallet();
     await first.open();
-    await first.send({ t: 'hello', conn: first.conn, kind: 'wallet', token: walletToken, nonce: walletNonce.toString('hex'), targets: [key.addr.eth] });
+    await first.send(helloFrame(walletCred, { conn: first.conn, nonce: walletNonce.toString('hex'), targets: [key.addr.eth] }));
     const ch1 = await first.next('challenge');
-    const proof = { address: key.addr.eth, ...signDigest(key.sk, challengeDigest(Buffer.from(ch1.gatewayNonce as string, 'hex'), walletNonce)) };
-    await first.send({ t: 'prove', conn: first.conn, round: 0, proofs: [proof] });
+    expect(ch1.account).toBe('acme');
+    const fk1 = connFrameKey(walletCred, first.conn, walletNonce, ch1.gatewayNonce as string);
+    // Every frame on the connection's channel is sealed under its frame key.
+    expect(first.raw.every((m) => sealedFor(fk1, first.conn, m))).toBe(true);
+    const proof = { address: key.addr.eth, ...signDigest(key.sk, challengeDigest(first.conn, 'acme', Buffer.from(ch1.gatewayNonce as string, 'hex'), walletNonce)) };
+    const prove = sealForGateway(fk1, first.conn, { t: 'prove', conn: first.conn, round: 0, proofs: [proof] });
+    await first.send(prove);
     expect((await first.next('welcome')).accepted).toEqual([key.addr.eth]);
 
     // The same prove frame again: its challenge was consumed.
     const n = first.frames.length;
-    await first.send({ t: 'prove', conn: first.conn, round: 0, proofs: [proof] });
+    await first.send(prove);
     expect(await first.next('error', n)).toMatchObject({ code: 'E_UNAUTHORIZED' });
 
     // An attacker without the key replays the recorded proof on a connection of its own, even with the
     // same walletNonce: the gateway's nonce is new, so the signature recovers to another key.
     const attacker = new RawWallet();
     await attacker.open();
-    await attacker.send({ t: 'hello', conn: attacker.conn, kind: 'wallet', token: walletToken, nonce: walletNonce.toString('hex'), targets: [key.addr.eth] });
+    await attacker.send(helloFrame(walletCred, { conn: attacker.conn, nonce: walletNonce.toString('hex'), targets: [key.addr.eth] }));
     const ch2 = await attacker.next('challenge');
     expect(ch2.gatewayNonce).not.toEqual(ch1.gatewayNonce);
-    await attacker.send({ t: 'prove', conn: attacker.conn, round: 0, proofs: [proof] });
+    const fk2 = connFrameKey(walletCred, attacker.conn, walletNonce, ch2.gatewayNonce as string);
+    await attacker.send(sealForGateway(fk2, attacker.conn, { t: 'prove', conn: attacker.conn, round: 0, proofs: [proof] }));
     const err = await attacker.next('error');
     expect(err.code).toBe('E_FORBIDDEN');
     const route = await redis.smembers(keys.route('addr', 'acme', key.addr.eth));
@@ -157,18 +173,25 @@ describe('gateway handshake', () => {
     attacker.close();
   });
 
-  test('a wallet without a valid token is refused', async () => {
-    const raw = new RawWallet();
-    await raw.open();
-    await raw.send({ t: 'hello', conn: raw.conn, kind: 'wallet', token: `${walletToken}x`, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
-    expect(await raw.next('error')).toMatchObject({ code: 'E_UNAUTHORIZED' });
-    const readOnly = (await tokens.issue({ account: 'acme', perm: 'read', ttlSec: 60 })).token;
-    const raw2 = new RawWallet();
-    await raw2.open();
-    await raw2.send({ t: 'hello', conn: raw2.conn, kind: 'wallet', token: readOnly, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
-    expect(await raw2.next('error')).toMatchObject({ code: 'E_FORBIDDEN' });
-    raw.close();
-    raw2.close();
+  test('a wallet without a valid token, or whose hello MAC does not verify, is refused', async () => {
+    const hello = (cred: Credential | undefined, conn: string): Record<string, unknown> =>
+      helloFrame(cred, { conn, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
+    const refusedWith = async (frame: (conn: string) => unknown, code: string): Promise<void> => {
+      const raw = new RawWallet();
+      await raw.open();
+      await raw.send(frame(raw.conn));
+      expect(await raw.next('error')).toMatchObject({ code });
+      raw.close();
+    };
+    await refusedWith((conn) => ({ ...hello(walletCred, conn), jwt: `${walletCred.jwt}x` }), 'E_UNAUTHORIZED');
+    await refusedWith((conn) => hello(undefined, conn), 'E_UNAUTHORIZED');
+    // A MAC made for another connection, and one without the request key (a JWT alone is not enough).
+    await refusedWith((conn) => ({ ...hello(walletCred, conn), mac: hello(walletCred, randomUUID()).mac }), 'E_UNAUTHORIZED');
+    await refusedWith((conn) => hello({ jwt: walletCred.jwt, requestKey: randomBytes(32) }, conn), 'E_UNAUTHORIZED');
+    // The bearer token of older versions is no field any more.
+    await refusedWith((conn) => ({ t: 'hello', conn, kind: 'wallet', token: walletToken, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] }), 'E_BAD_INPUT');
+    const readOnly = parseCredential((await tokens.issue({ account: 'acme', perm: 'read', ttlSec: 60 })).token);
+    await refusedWith((conn) => hello(readOnly, conn), 'E_FORBIDDEN');
   });
 
   test('malformed frames are answered with errors and the gateway keeps serving', async () => {
@@ -177,9 +200,9 @@ describe('gateway handshake', () => {
     const before = gw.stats().malformed;
     await raw.send('{not json');
     await raw.send(JSON.stringify([1, 2, 3]));
-    await raw.send({ t: 'hello', conn: raw.conn, kind: 'printer', token: walletToken, nonce: 'zz', targets: [] });
+    await raw.send({ t: 'hello', conn: raw.conn, kind: 'printer', jwt: walletCred.jwt, nonce: 'zz', targets: [] });
     expect(await raw.next('error')).toMatchObject({ code: 'E_BAD_INPUT' });
-    await raw.send({ t: 'hello', conn: raw.conn, kind: 'wallet', token: walletToken, nonce: randomBytes(32).toString('hex'), targets: ['0xnot-an-address'] });
+    await raw.send(helloFrame(walletCred, { conn: raw.conn, nonce: randomBytes(32).toString('hex'), targets: ['0xnot-an-address'] }));
     await raw.send({ t: 'prove', conn: raw.conn, round: 0, proofs: [{ address: 'x', signature: 'short', recovery: 9 }] });
     await raw.send({ t: 'explode', conn: raw.conn });
     // Garbage on the node's reply channel, as a broken wallet would send.
@@ -224,9 +247,11 @@ describe('gateway handshake', () => {
     }
   });
 
-  test('tokens, nonces, challenge signatures and keys never appear in the logs (debug level)', async () => {
+  test('tokens, request keys, MACs, nonces, challenge signatures and keys never appear in the logs (debug level)', async () => {
     const entries = await redis.xrange(keys.hello(), '-', '+');
-    const secrets = new Set<string>([SECRET, walletToken, producerToken, keyA.skHex]);
+    const producerCred = parseCredential(producerToken);
+    const b64 = (k: Uint8Array): string => Buffer.from(k).toString('base64url');
+    const secrets = new Set<string>([SECRET, walletToken, producerToken, walletCred.jwt, producerCred.jwt, b64(walletCred.requestKey), b64(producerCred.requestKey), keyA.skHex]);
     for (const [, fields] of entries) {
       let f: Record<string, unknown>;
       try {
@@ -234,14 +259,16 @@ describe('gateway handshake', () => {
       } catch {
         continue;
       }
-      if (typeof f.token === 'string' && f.token.length > 20) secrets.add(f.token);
+      if (typeof f.jwt === 'string' && f.jwt.length > 20) secrets.add(f.jwt);
+      if (typeof f.mac === 'string' && f.mac.length === 43) secrets.add(f.mac);
+      if (typeof f.m === 'string' && f.m.length === 43) secrets.add(f.m);
       if (typeof f.nonce === 'string' && f.nonce.length === 64) secrets.add(f.nonce);
       for (const p of (f.proofs as Array<{ signature: string }> | undefined) ?? []) if (p.signature?.length === 128) secrets.add(p.signature);
     }
     // Gateway nonces: from the stored challenges of this run (consumed ones are gone, so ask again).
     const raw = new RawWallet();
     await raw.open();
-    await raw.send({ t: 'hello', conn: raw.conn, kind: 'wallet', token: walletToken, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] });
+    await raw.send(helloFrame(walletCred, { conn: raw.conn, nonce: randomBytes(32).toString('hex'), targets: [newKey().addr.eth] }));
     secrets.add((await raw.next('challenge')).gatewayNonce as string);
     raw.close();
     expect(captured.lines.length).toBeGreaterThan(5);

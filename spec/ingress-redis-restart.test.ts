@@ -2,13 +2,13 @@
 // Producers see E_REDIS_UNAVAILABLE and retry with the same task ids; the node reconnects and goes on.
 // Nothing acknowledged is lost: every task completes with a stored result.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { HwayError } from '../errors.js';
 import { createIngress, IngressClient, Keys, partitionOf, type Ingress } from '../actors/ingress/index.js';
+import { AofRedis } from './helpers/aof-redis.js';
 import { freePort, ON_CLUSTER, quietLogger, sleep, testPrefix, waitFor } from './fixtures/ingress-helpers.js';
 
 const P = 8;
@@ -17,36 +17,10 @@ const prefix = testPrefix('restart');
 const keys = new Keys(prefix);
 let dir: string;
 let port: number;
-let server: ChildProcess | undefined;
+let server: AofRedis | undefined;
 
-async function startServer(): Promise<void> {
-  server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--daemonize', 'no'], {
-    stdio: 'ignore',
-  });
-  const probe = new Redis({ port, lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
-  try {
-    await waitFor(async () => {
-      try {
-        if (probe.status === 'wait') await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } catch {
-        return false;
-      }
-    }, 'redis-server to answer');
-  } finally {
-    probe.disconnect();
-  }
-}
-
-function killServer(): Promise<void> {
-  const s = server;
-  server = undefined;
-  if (!s || s.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    s.once('exit', () => resolve());
-    s.kill('SIGKILL');
-  });
-}
+const startServer = (): Promise<void> => (server ??= new AofRedis(port, dir)).start();
+const killServer = (): Promise<void> => server?.kill() ?? Promise.resolve();
 
 // Single-instance only: it kills and restarts a Redis server of its own (the cluster pass has nothing
 // to add; failover of a cluster master is covered by spec/redis-cluster.test.ts).

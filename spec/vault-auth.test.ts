@@ -1,6 +1,7 @@
 // Auth on the vault path: with a token secret, every vault task needs a token, acts for its account
 // only, needs the permission of its type, and is rate limited; a vault's address reaches its actor
-// through the gateway only for its own account (signed under an internal token of that account).
+// through the gateway only for its own account: in process on the node that owns it, else by a
+// vault:sign task under a node credential of that account.
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { createHash, randomBytes } from 'node:crypto';
@@ -8,6 +9,7 @@ import { HwayClient } from '../actors/client.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
 import { HwayError } from '../errors.js';
+import { vaultSigners } from '../actors/vault/signers.js';
 import { HANG_ONLY, REDIS, testCluster } from './helpers/node.js';
 import { errorCode } from './helpers/errors.js';
 import { HANG_MS } from './helpers/deadlines.js';
@@ -47,7 +49,10 @@ test('tokens, permissions and account isolation on vault tasks', async () => {
   const bob = cluster.client({ token: t.bob! });
 
   expect(await errorCode(anon.vault.generate('a1'))).toBe('E_UNAUTHORIZED');
-  expect(await errorCode(cluster.client({ token: 'not.a.jwt' }).vault.generate('a1'))).toBe('E_UNAUTHORIZED');
+  // A bare JWT (no request key) is refused before anything is sent; a wrong request key by the node.
+  expect(() => cluster.client({ token: 'not.a.jwt' })).toThrow(expect.objectContaining({ code: 'E_UNAUTHORIZED' }));
+  const wrongKey = `${t.alice!.slice(0, t.alice!.lastIndexOf('.'))}.${Buffer.alloc(32, 7).toString('base64url')}`;
+  expect(await errorCode(cluster.client({ token: wrongKey }).vault.generate('a1'))).toBe('E_UNAUTHORIZED');
   expect(await errorCode(aliceRead.vault.generate('a1'))).toBe('E_FORBIDDEN'); // read < write
 
   const v = await alice.vault.generate('a1');
@@ -82,6 +87,21 @@ test("through the gateway, a vault's address signs for its own account only", as
   expect(r.via).toBe('vault:gw-a');
   expect(secp256k1.verify(Buffer.from(r.signature, 'hex'), digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
   expect(await errorCode(bob.walletSign(v.addresses.eth, digest))).toBe('E_NO_WALLET');
+});
+
+test("a node that does not own the vault signs through a task under a node credential of the producer's account", async () => {
+  const alice = cluster.client({ token: t.alice! });
+  const v = await alice.vault.generate('gw-remote');
+  // No in-process path: as on a node that does not own the vault's partition.
+  const issuer = new TokenService({ redis: REDIS, secret, prefix: cluster.prefix, subscribe: false });
+  const remote = vaultSigners(node.store, cluster.client(), issuer);
+  try {
+    const r = await remote.sign('gw-remote', digest, { type: 'raw' }, 'alice');
+    expect(secp256k1.verify(r.signature, digest, Buffer.from(v.publicKey, 'hex'), { prehash: false })).toBe(true);
+    expect(await errorCode(remote.sign('gw-remote', digest, { type: 'raw' }, 'bob'))).toBe('E_FORBIDDEN');
+  } finally {
+    await issuer.close();
+  }
 });
 
 test('vault tasks are rate limited per token, with a retry-after', async () => {

@@ -25,6 +25,8 @@ export interface NewTask {
   /** Channel on which the outcome is published ('' for none). */
   reply: string;
   delayMs: number;
+  /** The request's credential proof (actors/credential.ts, signTask); '' without auth. */
+  auth: string;
 }
 
 export interface EnqueueReply {
@@ -56,6 +58,8 @@ export interface LoadedTask {
   timeoutMs: number;
   reply: string;
   enqueuedAt: number;
+  /** The request's credential proof as enqueued ('' for none): checked before the task runs. */
+  auth: string;
 }
 
 export interface Loaded {
@@ -107,7 +111,7 @@ export const DEFAULT_DEAD_LETTER_RETENTION: DeadLetterRetention = { max: 10_000,
 /** One script call per partition holds at most this many completions. */
 const MAX_COMPLETE_BATCH = 100;
 
-type Row = [number, string, string | null, string?, string?, string?, string?, string?, string?, string?, string?];
+type Row = [number, string, string | null, string?, string?, string?, string?, string?, string?, string?, string?, string?];
 
 export class QueueStore {
   constructor(
@@ -136,7 +140,7 @@ export class QueueStore {
     const args: Array<string | number> = [k.wakeChannel(p)];
     for (const t of tasks) {
       keys.push(k.task(p, t.id));
-      args.push(t.id, t.type, t.payload, t.key, t.priority, t.maxRetries, t.timeoutMs, t.reply, t.delayMs);
+      args.push(t.id, t.type, t.payload, t.key, t.priority, t.maxRetries, t.timeoutMs, t.reply, t.delayMs, t.auth);
     }
     return { name: 'enqueue_many', keys, args };
   }
@@ -323,7 +327,7 @@ function toDelivered(r: Row): Delivered {
 }
 
 function toLoaded(r: Row): LoadedTask {
-  const [prio, entryId, id, att, type, payload, key, max, tmo, reply, enq] = r;
+  const [prio, entryId, id, att, type, payload, key, max, tmo, reply, enq, auth] = r;
   return {
     lane: (prio - 1) as Lane,
     entryId,
@@ -336,6 +340,7 @@ function toLoaded(r: Row): LoadedTask {
     timeoutMs: Number(tmo) || 0,
     reply: reply ?? '',
     enqueuedAt: Number(enq) || 0,
+    auth: auth ?? '',
   };
 }
 

@@ -2,6 +2,11 @@
 // (a channel of its own for frames from the gateway, the hello stream for connection frames), the
 // handshake rounds, heartbeats, a bounded request queue with cancellation, and reconnection with
 // exponential backoff and jitter. A new connection always gets a new id and a new walletNonce.
+//
+// With a credential (auth on), what crosses Redis is authenticated (wallet-auth.ts): hellos carry the
+// JWT and a MAC, never the credential; frames from the gateway that are not sealed under the
+// connection's frame key, stale or replayed are refused with one log line each; proofs and answers
+// are sealed for the gateway.
 import { EventEmitter } from 'node:events';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
@@ -10,12 +15,16 @@ import { logger as makeLogger, type Logger } from '../../log.js';
 import { backoff, connect, type RedisSource } from '../../storage/redis.js';
 import { listenOnConn, unlistenConn } from './wallet-channel.js';
 import { parseJson, parseToWallet, type ConnFrame, type JsonValue, type ToWalletFrame, type WalletKind } from './frames.js';
+import { WalletFrameAuth } from './wallet-auth.js';
 import { GwKeys } from './keys.js';
 import { runScript } from '../../storage/scripts.js';
 
 export interface ConnectorOptions {
   redis: RedisSource;
-  /** Token of the wallet's account (permission "sign"); not needed when the gateway runs without auth. */
+  /**
+   * Credential (`<jwt>.<request key>`) of the wallet's account, permission "sign"; not needed when the
+   * gateway runs without auth. Only its JWT and MACs made with its key are sent.
+   */
   token?: string;
   prefix?: string;
   logger?: Logger;
@@ -74,6 +83,8 @@ export abstract class GatewayConnection extends EventEmitter {
   private subFirstReady = true;
   /** Serialises handshake rounds on one connection. */
   private roundLock: Promise<unknown> = Promise.resolve();
+  /** Set (at connect) when the wallet holds a credential. */
+  private frameAuth: WalletFrameAuth | undefined;
 
   protected constructor(
     protected readonly kind: WalletKind,
@@ -116,6 +127,7 @@ export abstract class GatewayConnection extends EventEmitter {
   /** Connects, retrying transient failures with backoff; rejects on a permanent refusal. */
   async connect(): Promise<Welcome> {
     if (this.state === 'closed') throw new HwayError('E_CLOSED', 'connector is closed');
+    this.frameAuth ??= WalletFrameAuth.of(this.opts.token); // E_UNAUTHORIZED for a malformed credential
     await Promise.all([this.cmd.status === 'wait' ? this.cmd.connect() : undefined, this.sub.status === 'wait' ? this.sub.connect() : undefined]);
     return this.connectLoop();
   }
@@ -141,8 +153,8 @@ export abstract class GatewayConnection extends EventEmitter {
   /** Answer one request; throw an HwayError to refuse it. */
   protected abstract handle(frame: RequestFrame, signal: AbortSignal): Promise<{ signature?: string; recovery?: number; value?: JsonValue }>;
 
-  /** The proof frame for a challenge (wallets); proof workers have nothing to prove. */
-  protected abstract prove(targets: string[], gatewayNonce: Uint8Array, walletNonce: Uint8Array, round: number): Promise<ConnFrame | undefined>;
+  /** The proof frame for a challenge of `account` (wallets); proof workers have nothing to prove. */
+  protected abstract prove(targets: string[], gatewayNonce: Uint8Array, walletNonce: Uint8Array, round: number, account: string): Promise<ConnFrame | undefined>;
 
   /** One extra handshake round on the live connection (add targets). */
   protected async addRound(targets: string[]): Promise<Welcome> {
@@ -150,7 +162,8 @@ export abstract class GatewayConnection extends EventEmitter {
     const run = async (): Promise<Welcome> => {
       const round = ++this.round;
       const nonce = randomBytes(32);
-      return this.handshakeRound({ t: 'add', conn: this.connId, kind: this.kind, token: this.opts.token ?? '', nonce: nonce.toString('hex'), targets, round }, round, targets, nonce);
+      const f = { t: 'add', conn: this.connId, kind: this.kind, nonce: nonce.toString('hex'), targets, round } as const;
+      return this.handshakeRound({ ...f, ...this.frameAuth?.hello(f) }, round, targets, nonce);
     };
     const p = this.roundLock.then(run, run);
     this.roundLock = p.catch(() => undefined);
@@ -202,12 +215,9 @@ export abstract class GatewayConnection extends EventEmitter {
     // Subscribe before saying hello: the challenge is published, not stored.
     await listenOnConn(this.sub, [this.keys.toConn(this.connId)], this.handshakeTimeoutMs);
     const nonce = randomBytes(32);
-    return this.handshakeRound(
-      { t: 'hello', conn: this.connId, kind: this.kind, token: this.opts.token ?? '', nonce: nonce.toString('hex'), targets: this.targets },
-      0,
-      this.targets,
-      nonce,
-    );
+    this.frameAuth?.begin(this.connId, nonce);
+    const f = { t: 'hello', conn: this.connId, kind: this.kind, nonce: nonce.toString('hex'), targets: this.targets } as const;
+    return this.handshakeRound({ ...f, ...this.frameAuth?.hello({ ...f, round: 0 }) }, 0, this.targets, nonce);
   }
 
   private async handshakeRound(first: ConnFrame, round: number, targets: string[], walletNonce: Uint8Array): Promise<Welcome> {
@@ -215,7 +225,7 @@ export abstract class GatewayConnection extends EventEmitter {
     await this.send(first);
     let f = await next;
     if (f.t === 'challenge') {
-      const proof = await this.prove(targets, Buffer.from(f.gatewayNonce, 'hex'), walletNonce, round);
+      const proof = await this.prove(targets, Buffer.from(f.gatewayNonce, 'hex'), walletNonce, round, f.account);
       const welcome = this.expect(round);
       if (proof) await this.send(proof);
       f = await welcome;
@@ -241,7 +251,9 @@ export abstract class GatewayConnection extends EventEmitter {
   }
 
   protected async send(f: ConnFrame): Promise<void> {
-    await this.cmd.xadd(this.keys.hello(), 'MAXLEN', '~', 10_000, '*', 'f', JSON.stringify(f));
+    // A proof is sealed: the node checks it came from the holder of this connection's frame key.
+    const json = JSON.stringify(f);
+    await this.cmd.xadd(this.keys.hello(), 'MAXLEN', '~', 10_000, '*', 'f', f.t === 'prove' && this.frameAuth ? this.frameAuth.seal(json) : json);
   }
 
   private startHeartbeats(): void {
@@ -286,11 +298,22 @@ export abstract class GatewayConnection extends EventEmitter {
   private onFrame(channel: string, msg: string): void {
     if (channel !== this.keys.toConn(this.connId)) return;
     let f: ToWalletFrame;
-    try {
-      f = parseToWallet(parseJson(msg));
-    } catch (e) {
-      this.log.warn('malformed frame from gateway', { error: e instanceof Error ? e.message : String(e) });
-      return;
+    if (this.frameAuth) {
+      const o = this.frameAuth.open(msg, (round) => this.waiters.has(round));
+      if ('refused' in o) {
+        // One line per refused frame, naming why; never the frame (it is whatever someone wrote).
+        this.log.warn('refused a frame from the gateway', { conn: this.connId, reason: o.refused });
+        this.emit('frame-refused', o.refused);
+        return;
+      }
+      f = o.frame;
+    } else {
+      try {
+        f = parseToWallet(parseJson(msg));
+      } catch (e) {
+        this.log.warn('malformed frame from gateway', { error: e instanceof Error ? e.message : String(e) });
+        return;
+      }
     }
     switch (f.t) {
       case 'challenge':
@@ -363,7 +386,8 @@ export abstract class GatewayConnection extends EventEmitter {
 
   private async reply(frame: RequestFrame, body: { ok: true; signature?: string; recovery?: number; value?: JsonValue } | { ok: false; code: ErrorCode; message: string }): Promise<void> {
     try {
-      await this.cmd.publish(frame.reply, JSON.stringify({ t: 'res', id: frame.id, conn: this.connId, ...body }));
+      const json = JSON.stringify({ t: 'res', id: frame.id, conn: this.connId, ...body });
+      await this.cmd.publish(frame.reply, this.frameAuth ? this.frameAuth.seal(json) : json);
     } catch (e) {
       this.log.warn('could not send an answer', { error: e instanceof Error ? e.message : String(e) });
     }

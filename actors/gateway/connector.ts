@@ -1,13 +1,15 @@
 // WalletConnector: the library an external wallet process uses to serve its keys through the gateway.
 // It proves possession of each address's key at every (re)connection by signing a challenge it
-// computes itself — sha256(gatewayNonce ‖ walletNonce), with its own fresh walletNonce — and it
-// refuses a gatewayNonce it has already seen, so it can never be made to sign a replayable proof.
+// computes itself — challengeDigest(its connection id, the account, gatewayNonce, its own fresh
+// walletNonce) (frame-auth.ts) — and it refuses a gatewayNonce it has already seen, so it can never be
+// made to sign a replayable proof, nor one that proves anything for another connection.
 import { createHash } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError } from '../../errors.js';
 import { addressesOf, parseAddress, type FilNetwork } from '../../enclaves/addresses.js';
 import { GatewayConnection, type ConnectorOptions, type Welcome } from './connection.js';
+import { challengeDigest } from './frame-auth.js';
 import type { ConnFrame, SignMeta, ToWalletFrame } from './frames.js';
 
 export interface WalletSignature {
@@ -60,13 +62,13 @@ export class WalletConnector extends GatewayConnection {
     return this.removeTargets(addresses);
   }
 
-  protected async prove(targets: string[], gatewayNonce: Uint8Array, walletNonce: Uint8Array, round: number): Promise<ConnFrame> {
+  protected async prove(targets: string[], gatewayNonce: Uint8Array, walletNonce: Uint8Array, round: number, account: string): Promise<ConnFrame> {
     const g = Buffer.from(gatewayNonce).toString('hex');
     if (gatewayNonce.length !== 32) throw new HwayError('E_FORBIDDEN', 'gateway nonce must be 32 bytes');
     if (this.seenGatewayNonces.has(g)) throw new HwayError('E_FORBIDDEN', 'gateway reused a nonce: refusing to sign the challenge');
     this.seenGatewayNonces.add(g);
     if (this.seenGatewayNonces.size > 10_000) this.seenGatewayNonces.delete(this.seenGatewayNonces.values().next().value as string);
-    const digest = new Uint8Array(createHash('sha256').update(gatewayNonce).update(walletNonce).digest());
+    const digest = challengeDigest(this.id, account, gatewayNonce, walletNonce);
     const proofs = [];
     for (const address of targets) {
       const s = await this.w.prove(address, digest);

@@ -1,9 +1,15 @@
 // Wire frames of the gateway, JSON over Redis. Every frame that arrives is checked strictly here:
 // shape, types, lengths and byte encodings. A frame that fails gets an error reply where a reply
 // address is known and is otherwise dropped; it never throws past the parser.
+//
+// Authentication (frame-auth.ts) is checked where the keys are: producer requests and wallet hellos
+// carry a JWT and a MAC as fields; sealed frames (responses, frames to and from wallets) carry theirs
+// as a prefix that is stripped before they reach these parsers.
 import { HwayError, type ErrorCode } from '../../errors.js';
+import { JWT_RE, MAC_RE } from './frame-auth.js';
 
-export const PROTOCOL = 1;
+/** Version of producer requests. 2: a JWT and a MAC instead of a bearer token. */
+export const PROTOCOL = 2;
 /** Largest frame accepted (bytes of JSON). Sign payloads are bounded below it. */
 export const MAX_FRAME = 1 << 20;
 export const MAX_SIGN_BYTES = 256 * 1024;
@@ -21,23 +27,33 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: s
 
 // ---- connection frames: wallet → gateway (the hello stream) ----
 export type ConnFrame =
-  | { t: 'hello'; conn: string; kind: WalletKind; token: string; nonce: string; targets: string[] }
-  | { t: 'add'; conn: string; kind: WalletKind; token: string; nonce: string; targets: string[]; round: number }
+  // jwt and mac (frame-auth.ts helloMac) are present when the wallet holds a credential (auth on).
+  | { t: 'hello'; conn: string; kind: WalletKind; jwt?: string; mac?: string; nonce: string; targets: string[] }
+  | { t: 'add'; conn: string; kind: WalletKind; jwt?: string; mac?: string; nonce: string; targets: string[]; round: number }
+  // Sealed under the connection's frame key when auth is on.
   | { t: 'prove'; conn: string; round: number; proofs: Array<{ address: string; signature: string; recovery: number }> }
   | { t: 'remove'; conn: string; targets: string[] }
   | { t: 'bye'; conn: string };
 
 // ---- gateway → wallet (channel per connection) ----
+// With auth on, every frame is sealed under the connection's frame key, and those without a deadline
+// of their own carry a random `n` and an expiry `exp` (ms), so that each is unique and short-lived
+// (wallets refuse replays and stale frames). Round-0 frames name the round's gatewayNonce, from which
+// the wallet derives the frame key before it can check the first one.
+export interface ControlStamp {
+  n?: string;
+  exp?: number;
+}
 export type ToWalletFrame =
-  | { t: 'challenge'; round: number; gatewayNonce: string }
-  | { t: 'welcome'; round: number; account: string; accepted: string[]; refused: Array<{ target: string; code: ErrorCode; message: string }>; heartbeatMs: number }
-  | { t: 'error'; code: ErrorCode; message: string; round?: number; id?: string }
+  | ({ t: 'challenge'; round: number; gatewayNonce: string; account: string } & ControlStamp)
+  | ({ t: 'welcome'; round: number; account: string; accepted: string[]; refused: Array<{ target: string; code: ErrorCode; message: string }>; heartbeatMs: number; gatewayNonce?: string } & ControlStamp)
+  | ({ t: 'error'; code: ErrorCode; message: string; round?: number; id?: string; gatewayNonce?: string } & ControlStamp)
   | { t: 'sign'; id: string; reply: string; address: string; bytes: string; meta: SignMeta; deadline: number }
   | { t: 'proof'; id: string; reply: string; miner: string; sectorInfos: JsonValue; randomness: string; deadline: number }
-  | { t: 'cancel'; id: string }
-  | { t: 'evicted'; reason: string };
+  | ({ t: 'cancel'; id: string } & ControlStamp)
+  | ({ t: 'evicted'; reason: string } & ControlStamp);
 
-// ---- wallet → node (reply channel of the node that sent the request) ----
+// ---- wallet → node (reply channel of the node that sent the request; sealed when auth is on) ----
 export type WalletReply =
   | { t: 'res'; id: string; conn: string; ok: true; signature?: string; recovery?: number; value?: JsonValue }
   | { t: 'res'; id: string; conn: string; ok: false; code: ErrorCode; message: string };
@@ -48,13 +64,17 @@ export interface RequestFrame {
   v: number;
   id: string;
   op: Op;
-  token?: string;
+  /** The producer's JWT (auth on): never the whole credential. */
+  jwt?: string;
+  /** frame-auth.ts requestMac under the credential's request key. */
+  mac?: string;
   /** Channel the producer listens on. */
   reply: string;
   /** Wall-clock ms after which nobody waits for the answer. */
   deadline: number;
   args: Record<string, JsonValue>;
 }
+/** Sealed under the producer's request key when the node authenticated the request (frame-auth.ts). */
 export type ResponseFrame =
   | { id: string; ok: true; value: JsonValue }
   | { id: string; ok: false; error: { code: ErrorCode; message: string; retryAfterMs?: number } };
@@ -101,10 +121,15 @@ function kind(o: Obj): WalletKind {
   if (v !== 'wallet' && v !== 'proof') throw bad('field "kind" must be "wallet" or "proof"');
   return v;
 }
-function token(o: Obj): string {
-  const v = o.token;
-  if (typeof v !== 'string' || v.length > 4096) throw bad('field "token" must be a string');
-  return v;
+/** Optional JWT and MAC of an authenticated frame. */
+function auth(o: Obj): { jwt?: string; mac?: string } {
+  const r: { jwt?: string; mac?: string } = {};
+  if (o.jwt !== undefined) {
+    if (typeof o.jwt !== 'string' || o.jwt.length > 4096 || !JWT_RE.test(o.jwt)) throw bad('field "jwt" must be a JWT');
+    r.jwt = o.jwt;
+  }
+  if (o.mac !== undefined) r.mac = str(o, 'mac', MAC_RE);
+  return r;
 }
 function only(o: Obj, keys: string[]): void {
   for (const k of Object.keys(o)) if (!keys.includes(k)) throw bad(`unexpected field "${k}"`);
@@ -131,11 +156,11 @@ export function parseConnFrame(x: unknown): ConnFrame {
   const conn = str(o, 'conn', ID_RE);
   switch (o.t) {
     case 'hello':
-      only(o, ['t', 'conn', 'kind', 'token', 'nonce', 'targets']);
-      return { t: 'hello', conn, kind: kind(o), token: token(o), nonce: str(o, 'nonce', HEX32_RE), targets: targets(o) };
+      only(o, ['t', 'conn', 'kind', 'jwt', 'mac', 'nonce', 'targets']);
+      return { t: 'hello', conn, kind: kind(o), ...auth(o), nonce: str(o, 'nonce', HEX32_RE), targets: targets(o) };
     case 'add':
-      only(o, ['t', 'conn', 'kind', 'token', 'nonce', 'targets', 'round']);
-      return { t: 'add', conn, kind: kind(o), token: token(o), nonce: str(o, 'nonce', HEX32_RE), targets: targets(o), round: int(o, 'round', 1, 1e9) };
+      only(o, ['t', 'conn', 'kind', 'jwt', 'mac', 'nonce', 'targets', 'round']);
+      return { t: 'add', conn, kind: kind(o), ...auth(o), nonce: str(o, 'nonce', HEX32_RE), targets: targets(o), round: int(o, 'round', 1, 1e9) };
     case 'prove': {
       only(o, ['t', 'conn', 'round', 'proofs']);
       const ps = o.proofs;
@@ -191,18 +216,30 @@ export function parseWalletReply(x: unknown): WalletReply {
   throw bad('field "ok" must be a boolean');
 }
 
+/** The `n` / `exp` of a control frame, when present. */
+function stamp(o: Obj): ControlStamp {
+  const s: ControlStamp = {};
+  if (o.n !== undefined) s.n = str(o, 'n', /^[0-9a-f]{32}$/);
+  if (o.exp !== undefined) s.exp = int(o, 'exp', 0, 1e15);
+  return s;
+}
+
+function gatewayNonceOf(o: Obj): { gatewayNonce?: string } {
+  return o.gatewayNonce === undefined ? {} : { gatewayNonce: str(o, 'gatewayNonce', HEX32_RE) };
+}
+
 export function parseToWallet(x: unknown): ToWalletFrame {
   const o = obj(x, 'frame');
   switch (o.t) {
     case 'challenge':
-      return { t: 'challenge', round: int(o, 'round', 0, 1e9), gatewayNonce: str(o, 'gatewayNonce', HEX32_RE) };
+      return { t: 'challenge', round: int(o, 'round', 0, 1e9), gatewayNonce: str(o, 'gatewayNonce', HEX32_RE), account: str(o, 'account', ACCOUNT_RE), ...stamp(o) };
     case 'welcome': {
       const accepted = targets(o, 'accepted');
       const refused = Array.isArray(o.refused) ? (o.refused as Array<{ target: string; code: ErrorCode; message: string }>) : [];
-      return { t: 'welcome', round: int(o, 'round', 0, 1e9), account: String(o.account), accepted, refused, heartbeatMs: int(o, 'heartbeatMs', 10, 3_600_000) };
+      return { t: 'welcome', round: int(o, 'round', 0, 1e9), account: String(o.account), accepted, refused, heartbeatMs: int(o, 'heartbeatMs', 10, 3_600_000), ...gatewayNonceOf(o), ...stamp(o) };
     }
     case 'error': {
-      const f: ToWalletFrame = { t: 'error', code: str(o, 'code', ERROR_CODE_RE) as ErrorCode, message: String(o.message ?? '').slice(0, 500) };
+      const f: ToWalletFrame = { t: 'error', code: str(o, 'code', ERROR_CODE_RE) as ErrorCode, message: String(o.message ?? '').slice(0, 500), ...gatewayNonceOf(o), ...stamp(o) };
       if (typeof o.round === 'number') f.round = o.round;
       if (typeof o.id === 'string') f.id = o.id;
       return f;
@@ -226,9 +263,9 @@ export function parseToWallet(x: unknown): ToWalletFrame {
         deadline: int(o, 'deadline', 0, 1e15),
       };
     case 'cancel':
-      return { t: 'cancel', id: str(o, 'id', ID_RE) };
+      return { t: 'cancel', id: str(o, 'id', ID_RE), ...stamp(o) };
     case 'evicted':
-      return { t: 'evicted', reason: String(o.reason ?? '') };
+      return { t: 'evicted', reason: String(o.reason ?? '').slice(0, 500), ...stamp(o) };
     default:
       throw bad('unknown frame type');
   }
@@ -236,7 +273,7 @@ export function parseToWallet(x: unknown): ToWalletFrame {
 
 export function parseRequest(x: unknown): RequestFrame {
   const o = obj(x, 'request');
-  only(o, ['v', 'id', 'op', 'token', 'reply', 'deadline', 'args']);
+  only(o, ['v', 'id', 'op', 'jwt', 'mac', 'reply', 'deadline', 'args']);
   if (o.v !== PROTOCOL) throw bad(`unsupported protocol version ${String(o.v)}`);
   const op = o.op as Op;
   if (!OPS.includes(op)) throw bad('unknown op');
@@ -247,8 +284,8 @@ export function parseRequest(x: unknown): RequestFrame {
     reply: str(o, 'reply', CHANNEL_RE),
     deadline: int(o, 'deadline', 0, 1e15),
     args: obj(o.args ?? {}, 'args') as Record<string, JsonValue>,
+    ...auth(o),
   };
-  if (o.token !== undefined) r.token = token(o);
   return r;
 }
 

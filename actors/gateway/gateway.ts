@@ -12,13 +12,15 @@
 // answer is worthless after its deadline and which is safe to ask again (signing is idempotent for
 // the caller). A list popped by any node gives exactly-once pickup, no node discovery, and leaves a
 // request for another node if one dies before popping it; auth, limits and deadlines still apply.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+//
+// Redis is untrusted (DESIGN.md): with auth on, every one of these frames is authenticated by its
+// sender (frame-auth.ts, node-auth.ts) and nothing in Redis is believed unchecked — a route's public
+// key must match its address, a connection's key record must verify for the account.
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
-import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
+import { addressMatchesKey, parseAddress } from '../../enclaves/addresses.js';
 import { backoff, connect, isCluster, nodeConnection, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { listenerCounts, sendToConn } from './wallet-channel.js';
 import {
@@ -40,12 +42,16 @@ import {
   type WalletReply,
 } from './frames.js';
 import { GwKeys, HELLO_GROUP, type RouteKind } from './keys.js';
-import { DEFAULT_LIMITS, RateLimitedError, RateLimiter, type RateLimits } from './ratelimit.js';
+import { Charge, DEFAULT_LIMITS, RateLimitedError, RateLimiter, type RateLimits } from './ratelimit.js';
+import { GW_LABEL, challengeDigest, frameKey, seal, unseal, verifySealed, type Sealed } from './frame-auth.js';
+import { FrameRefused, NodeAuth, walletWire, type ConnAuthRecord } from './node-auth.js';
+import { knownDigest, recoverKey, routeTargets, routingAddress } from './signatures.js';
+import { listConns, loadRoute, type RouteInfo } from './route-store.js';
 import { Router, type Route, type RouteConn } from './router.js';
 import { runScript } from '../../storage/scripts.js';
 import { nobleVerifier, wasmVerifier, type Verifier } from './verify.js';
 
-export { nobleVerifier };
+export { nobleVerifier, routingAddress };
 import { TokenService, requirePerm, type Perm, type TokenClaims } from './tokens.js';
 
 /** The runtime's own vaults as signers (given by the vault runtime). */
@@ -106,6 +112,8 @@ export interface Gateway {
 
 interface Pending {
   conn: string;
+  /** The connection's frame key (auth on): its answer must be sealed under it. */
+  fk: Uint8Array | undefined;
   resolve: (r: WalletReply & { ok: true }) => void;
   reject: (e: HwayError) => void;
   timer: NodeJS.Timeout;
@@ -118,11 +126,16 @@ interface NonceRecord {
   kind: WalletKind;
   targets: string[];
   mode: 'new' | 'add';
+  /** The wallet's JWT (auth on): round 0's frame key is derived from it and the nonces. */
+  j?: string;
 }
 
-interface RouteInfo {
-  a: string;
-  pk?: string;
+/** What a handshake frame's handler learned that its error answer needs (auth on). */
+interface HandshakeCtx {
+  /** The key to seal answers under. */
+  fk?: Uint8Array;
+  /** Round 0's gatewayNonce (hex), named in round-0 answers so that the wallet can derive fk. */
+  g?: string;
 }
 
 const ANON: TokenClaims = { account: 'default', perm: 'admin', jti: 'anonymous', exp: Number.MAX_SAFE_INTEGER };
@@ -135,20 +148,17 @@ function asHwayError(e: unknown): HwayError {
   return new HwayError('E_INTERNAL', e instanceof Error ? e.message : String(e), { cause: e });
 }
 
-/** The challenge a wallet signs: sha256(gatewayNonce ‖ walletNonce). */
-export function challengeDigest(gatewayNonce: Uint8Array, walletNonce: Uint8Array): Uint8Array {
-  return new Uint8Array(createHash('sha256').update(gatewayNonce).update(walletNonce).digest());
-}
-
-/** Both routable spellings of a key: EIP-55 eth and f1 (t1 requests are mapped to f1). */
-function routeTargets(publicKey: Uint8Array): string[] {
-  return [ethAddress(publicKey), filAddress(publicKey, 'f')];
-}
-
-/** Canonical routing spelling of a producer's address (t1… → f1…, eth → EIP-55). */
-export function routingAddress(address: string): string {
-  const p = parseAddress(address);
-  return p.kind === 'fil' ? `f${p.canonical.slice(1)}` : p.canonical;
+/** A challenge record read back from Redis (which anyone may have written): malformed is no challenge. */
+function parseNonceRecord(raw: string): NonceRecord {
+  const HEX32 = /^[0-9a-f]{64}$/;
+  try {
+    const r = JSON.parse(raw) as NonceRecord;
+    const targetsOk = Array.isArray(r.targets) && r.targets.every((t) => typeof t === 'string');
+    if (HEX32.test(r.g) && HEX32.test(r.w) && typeof r.account === 'string' && targetsOk && (r.mode === 'new' || r.mode === 'add')) return r;
+  } catch {
+    // below
+  }
+  throw new HwayError('E_UNAUTHORIZED', 'the pending challenge is malformed', { permanent: true });
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -172,6 +182,8 @@ class GatewayNode implements Gateway {
   private readonly helloConn: Redis;
   private readonly reqConn: Redis;
   private readonly tokens: TokenService | undefined;
+  /** Frame authentication; set exactly when auth is on. */
+  private readonly auth: NodeAuth | undefined;
   private readonly ownTokens: boolean;
   private readonly limiter: RateLimiter;
   private readonly router: Router;
@@ -217,8 +229,9 @@ class GatewayNode implements Gateway {
       this.tokens = secret !== undefined && secret !== '' ? new TokenService({ redis: opts.redis, secret, prefix: this.keys.prefix, logger: this.log }) : undefined;
       this.ownTokens = true;
     }
+    this.auth = this.tokens ? new NodeAuth(this.tokens, this.fast, this.keys) : undefined;
     this.limiter = new RateLimiter(this.fast, opts.rateLimits ?? DEFAULT_LIMITS, this.keys.prefix);
-    this.router = new Router({ shards: opts.routerShards ?? 4, logger: this.log, load: (k) => this.loadRoute(k) });
+    this.router = new Router({ shards: opts.routerShards ?? 4, logger: this.log, load: (k) => loadRoute(this.fast, this.keys, k, this.log, this.opts.vaultSigners && ((a, t) => this.opts.vaultSigners!.lookup(a, t))) });
   }
 
   async start(): Promise<void> {
@@ -329,23 +342,26 @@ class GatewayNode implements Gateway {
   private async onConnFrame(raw: string): Promise<void> {
     let parsedJson: unknown;
     let frame: ConnFrame;
+    // A proof comes sealed under the connection's frame key (auth on); onProve checks the seal.
+    const sealed = unseal(raw);
     try {
-      parsedJson = parseJson(raw);
+      parsedJson = parseJson(sealed ? sealed.json : raw);
       frame = parseConnFrame(parsedJson);
     } catch (e) {
       this.counters.malformed++;
       const conn = connIdOf(parsedJson);
       this.log.warn('malformed connection frame', { conn: conn ?? '-', error: asHwayError(e).message });
-      if (conn) await this.toWallet(conn, { t: 'error', code: 'E_BAD_INPUT', message: asHwayError(e).message });
+      if (conn) await this.toWallet(conn, { t: 'error', code: 'E_BAD_INPUT', message: asHwayError(e).message }, this.auth?.peek(conn));
       return;
     }
+    const ctx: HandshakeCtx = {};
     try {
       switch (frame.t) {
         case 'hello':
         case 'add':
-          return await this.onHello(frame);
+          return await this.onHello(frame, ctx);
         case 'prove':
-          return await this.onProve(frame);
+          return await this.onProve(frame, sealed, ctx);
         case 'remove':
           return await this.onRemove(frame.conn, frame.targets);
         case 'bye':
@@ -358,45 +374,55 @@ class GatewayNode implements Gateway {
       const f: ToWalletFrame = { t: 'error', code: err.code, message: err.message };
       if (frame.t === 'add' || frame.t === 'prove') f.round = frame.round;
       if (frame.t === 'hello') f.round = 0;
-      await this.toWallet(frame.conn, f);
+      if (ctx.g !== undefined && f.round === 0) f.gatewayNonce = ctx.g;
+      // Unsealed when the sender could not be authenticated: the wallet believes only E_UNAUTHORIZED then.
+      await this.toWallet(frame.conn, f, ctx.fk ?? this.auth?.peek(frame.conn));
     }
   }
 
-  private async auth(token: string | undefined): Promise<TokenClaims> {
-    if (!this.tokens) return ANON;
-    if (token === undefined || token === '') throw new HwayError('E_UNAUTHORIZED', 'a token is required', { permanent: true });
-    return this.tokens.verifyToken(token);
-  }
-
-  private async onHello(f: Extract<ConnFrame, { t: 'hello' | 'add' }>): Promise<void> {
-    const claims = await this.auth(f.token);
-    requirePerm(claims, 'sign');
+  private async onHello(f: Extract<ConnFrame, { t: 'hello' | 'add' }>, ctx: HandshakeCtx): Promise<void> {
+    const a = this.auth ? await this.auth.hello(f) : undefined;
+    const claims = a?.claims ?? ANON;
     const round = f.t === 'hello' ? 0 : f.round;
     const mode = f.t === 'hello' ? 'new' : 'add';
+    const gatewayNonce = randomBytes(32);
+    const g = hex(gatewayNonce);
+    // Authenticated: every answer from here on is sealed — round 0 under the key this nonce makes
+    // (named in the answer), later rounds under the connection's.
+    const authRec: ConnAuthRecord | undefined = a && round === 0 ? { j: f.jwt!, w: f.nonce, g } : undefined;
+    if (a && round === 0) Object.assign(ctx, { g, fk: frameKey(a.requestKey, f.conn, unhex(f.nonce), gatewayNonce) });
+    else if (a) ctx.fk = await this.auth!.frameKey(f.conn, claims.account);
+    requirePerm(claims, 'sign');
     if (f.targets.length === 0) throw bad('no addresses or miners announced');
     if (f.kind === 'proof') {
       for (const m of f.targets) if (!MINER_RE.test(m)) throw bad(`"${m}" is not a miner id (f0…/t0…)`);
       // A miner id has no key to prove: the token's account is the authority.
       const routes = f.targets.map((m) => ({ key: this.keys.route('miner', claims.account, m), info: { a: m } as RouteInfo }));
-      await this.register(f.conn, claims.account, 'proof', mode, routes);
+      await this.register(f.conn, claims.account, 'proof', mode, routes, authRec, ctx.fk);
       this.counters.handshakes++;
-      await this.toWallet(f.conn, { t: 'welcome', round, account: claims.account, accepted: f.targets, refused: [], heartbeatMs: this.heartbeatMs });
+      const welcome: ToWalletFrame = { t: 'welcome', round, account: claims.account, accepted: f.targets, refused: [], heartbeatMs: this.heartbeatMs };
+      await this.toWallet(f.conn, authRec ? { ...welcome, gatewayNonce: g } : welcome, ctx.fk);
       return;
     }
-    for (const a of f.targets) parseAddress(a); // E_BAD_INPUT before any state is created
-    const gatewayNonce = randomBytes(32);
-    const rec: NonceRecord = { g: hex(gatewayNonce), w: f.nonce, account: claims.account, kind: 'wallet', targets: f.targets, mode };
+    for (const t of f.targets) parseAddress(t); // E_BAD_INPUT before any state is created
+    const rec: NonceRecord = { g, w: f.nonce, account: claims.account, kind: 'wallet', targets: f.targets, mode, ...(a ? { j: f.jwt! } : {}) };
     // One challenge per (connection, round), never overwritten, consumed once (GETDEL in onProve).
     const ok = await this.cmd.set(this.keys.nonce(f.conn, round), JSON.stringify(rec), 'PX', this.challengeTtlMs, 'NX');
     if (ok !== 'OK') throw new HwayError('E_FORBIDDEN', 'this connection round already has a challenge', { permanent: true });
-    await this.toWallet(f.conn, { t: 'challenge', round, gatewayNonce: rec.g });
+    await this.toWallet(f.conn, { t: 'challenge', round, gatewayNonce: g, account: claims.account }, ctx.fk);
   }
 
-  private async onProve(f: Extract<ConnFrame, { t: 'prove' }>): Promise<void> {
+  private async onProve(f: Extract<ConnFrame, { t: 'prove' }>, sealed: Sealed | null, ctx: HandshakeCtx): Promise<void> {
     const raw = (await this.cmd.call('GETDEL', this.keys.nonce(f.conn, f.round))) as string | null;
     if (!raw) throw new HwayError('E_UNAUTHORIZED', 'no pending challenge for this connection (expired or already used)', { permanent: true });
-    const rec = JSON.parse(raw) as NonceRecord;
-    const digest = challengeDigest(unhex(rec.g), unhex(rec.w));
+    const rec = parseNonceRecord(raw);
+    if (this.auth) {
+      // The proof must come from the holder of the frame key: round 0's from this challenge's record
+      // (whose JWT must be of the account), a later round's the connection's.
+      ctx.fk = rec.mode === 'new' ? await this.auth.derive(f.conn, { j: rec.j ?? '', w: rec.w, g: rec.g }, rec.account) : await this.auth.frameKey(f.conn, rec.account);
+      if (!sealed || !verifySealed(ctx.fk, GW_LABEL.walletReply, f.conn, sealed)) throw new HwayError('E_UNAUTHORIZED', "the proof is not sealed under the connection's key", { permanent: true });
+    }
+    const digest = challengeDigest(f.conn, rec.account, unhex(rec.g), unhex(rec.w));
     const accepted: string[] = [];
     const refused: Array<{ target: string; code: ErrorCode; message: string }> = [];
     const routes: Array<{ key: string; info: RouteInfo }> = [];
@@ -419,23 +445,34 @@ class GatewayNode implements Gateway {
     if (accepted.length === 0 && rec.mode === 'new') {
       throw new HwayError('E_FORBIDDEN', `no announced address was proven (${refused.map((r) => r.target).join(', ')})`, { permanent: true });
     }
-    if (routes.length) await this.register(f.conn, rec.account, 'wallet', rec.mode, routes);
+    const authRec = ctx.fk && rec.mode === 'new' ? { j: rec.j!, w: rec.w, g: rec.g } : undefined;
+    if (routes.length) await this.register(f.conn, rec.account, 'wallet', rec.mode, routes, authRec, ctx.fk);
     this.counters.handshakes++;
     this.log.info('wallet connected', { conn: f.conn, account: rec.account, addresses: accepted, round: f.round });
-    await this.toWallet(f.conn, { t: 'welcome', round: f.round, account: rec.account, accepted, refused, heartbeatMs: this.heartbeatMs });
+    await this.toWallet(f.conn, { t: 'welcome', round: f.round, account: rec.account, accepted, refused, heartbeatMs: this.heartbeatMs }, ctx.fk);
   }
 
-  private async register(conn: string, account: string, kind: WalletKind, mode: 'new' | 'add', routes: Array<{ key: string; info: RouteInfo }>): Promise<void> {
+  /** Registers routes; a new authenticated connection's key record is kept before it is announced. */
+  private async register(
+    conn: string,
+    account: string,
+    kind: WalletKind,
+    mode: 'new' | 'add',
+    routes: Array<{ key: string; info: RouteInfo }>,
+    authRec?: ConnAuthRecord,
+    fk?: Uint8Array,
+  ): Promise<void> {
     const ttl = this.heartbeatMs * 3;
     const ok = await runScript(
       this.cmd,
       'gw_register',
       [this.keys.conn(conn), this.keys.connInfo(conn), this.keys.conns(), ...routes.map((r) => r.key)],
-      [conn, ttl, account, kind, this.nodeId, mode, Date.now(), ...routes.map((r) => JSON.stringify(r.info))],
+      [conn, ttl, account, kind, this.nodeId, mode, Date.now(), authRec ? JSON.stringify(authRec) : '', ...routes.map((r) => JSON.stringify(r.info))],
     );
     if (ok !== 1) {
       throw new HwayError('E_FORBIDDEN', mode === 'new' ? 'connection id already in use' : 'connection is gone or belongs to another account', { permanent: true });
     }
+    if (authRec && fk) this.auth!.cache(conn, fk, account);
     await this.publishEvent({ t: 'up', conn, routes: routes.map((r) => r.key) });
   }
 
@@ -475,6 +512,8 @@ class GatewayNode implements Gateway {
   }
 
   private async unregister(conn: string, reason: string): Promise<void> {
+    // The key to tell the wallet it was evicted, taken before its record goes.
+    const fk = reason !== 'bye' ? await this.auth?.bestEffortKey(conn) : undefined;
     // The script declares every key it touches (Redis Cluster), so the record's routes are read first;
     // it answers nil when a registration changed them meanwhile, and they are read again.
     let routes: string[] | null = null;
@@ -486,7 +525,7 @@ class GatewayNode implements Gateway {
     this.markDown(conn);
     if (reason !== 'bye') this.counters.evicted++;
     await this.publishEvent({ t: 'down', conn, routes });
-    if (reason !== 'bye') await this.toWallet(conn, { t: 'evicted', reason });
+    if (reason !== 'bye') await this.toWallet(conn, { t: 'evicted', reason }, fk);
     this.log.info('connection removed', { conn, reason });
   }
 
@@ -539,6 +578,7 @@ class GatewayNode implements Gateway {
     this.down.add(conn);
     if (this.down.size > 10_000) this.down.delete(this.down.values().next().value as string);
     this.inflight.delete(conn);
+    this.auth?.forget(conn);
     // In-flight requests on a dead wallet fail over now rather than at their timeout.
     for (const [id, p] of this.pending) {
       if (p.conn !== conn) continue;
@@ -548,47 +588,12 @@ class GatewayNode implements Gateway {
     }
   }
 
-  private async toWallet(conn: string, f: ToWalletFrame): Promise<number> {
-    return sendToConn(this.cmd, this.keys.toConn(conn), JSON.stringify(f));
+  /** Sends a frame on a connection's channel, sealed under `fk` when there is one (auth on). */
+  private async toWallet(conn: string, f: ToWalletFrame, fk: Uint8Array | undefined): Promise<number> {
+    return sendToConn(this.cmd, this.keys.toConn(conn), walletWire(conn, f, fk));
   }
 
   // ---------------------------------------------------------------- routes
-
-  /**
-   * The live connections of one route, with what each stored for it: the route set's members, then
-   * (pipelined) each one's liveness key and its record's entry for the route. A read needs no script:
-   * a connection that comes or goes meanwhile is announced by a route event, which invalidates the
-   * cached answer after this load (the router actor handles one message at a time). A member whose
-   * liveness key has expired (missed heartbeats) is left out at once; the sweeper removes it.
-   */
-  private async loadRoute(key: string): Promise<Route> {
-    const ids = await this.fast.smembers(key);
-    const conns: RouteConn[] = [];
-    if (ids.length) {
-      const pipe = this.fast.pipeline();
-      for (const id of ids) {
-        pipe.exists(this.keys.conn(id));
-        pipe.hget(this.keys.connInfo(id), key);
-      }
-      const res = (await pipe.exec()) ?? [];
-      ids.forEach((id, i) => {
-        const [e1, alive] = res[2 * i] ?? [new Error('no reply'), null];
-        const [e2, raw] = res[2 * i + 1] ?? [new Error('no reply'), null];
-        if (e1 || e2) throw e1 ?? e2;
-        if (alive !== 1 || typeof raw !== 'string') return;
-        const info = JSON.parse(raw) as RouteInfo;
-        const rc: RouteConn = { conn: id, announced: info.a };
-        if (info.pk) rc.publicKey = unhex(info.pk);
-        conns.push(rc);
-      });
-    }
-    conns.sort((a, b) => (a.conn < b.conn ? -1 : a.conn > b.conn ? 1 : 0));
-    let vault: string | null = null;
-    const vs = this.opts.vaultSigners;
-    const r = this.keys.parseRoute(key);
-    if (conns.length === 0 && vs && r?.kind === 'addr') vault = await vs.lookup(r.account, r.target);
-    return { conns, vault };
-  }
 
   /** Healthy, not yet tried, not full; fewest in flight first, then the smallest id (deterministic). */
   private pick(route: Route, tried: Set<string>): { conn?: RouteConn; busy: boolean } {
@@ -637,30 +642,45 @@ class GatewayNode implements Gateway {
       this.log.warn('malformed producer request', { error: asHwayError(e).message });
       return;
     }
+    let claims = ANON;
+    let key: Uint8Array | undefined;
+    if (this.auth) {
+      try {
+        ({ claims, requestKey: key } = await this.auth.request(req));
+      } catch (e) {
+        const err = asHwayError(e);
+        this.counters.refused++;
+        this.log[err instanceof FrameRefused ? 'warn' : 'debug']('producer request refused', { request: req.id, op: req.op, code: err.code, error: err.message });
+        // Unsealed: there is no key for it. A producer believes an unsealed answer only when it is E_UNAUTHORIZED.
+        await this.respond(req, err, undefined, undefined);
+        return;
+      }
+    } else if (req.deadline <= Date.now()) return; // nobody waits for it any more
     const now = Date.now();
-    if (req.deadline <= now) return; // nobody waits for it any more
     this.counters.requests++;
     if (this.active >= this.maxConcurrent) {
-      await this.respond(req, new HwayError('E_BUSY', 'gateway node is overloaded'));
+      await this.respond(req, new HwayError('E_BUSY', 'gateway node is overloaded'), undefined, key);
       return;
     }
     this.active++;
     try {
-      const value = await this.handle(req, Math.min(req.deadline, now + this.requestTimeoutMs));
-      await this.respond(req, undefined, value);
+      const value = await this.handle(req, claims, Math.min(req.deadline, now + this.requestTimeoutMs));
+      await this.respond(req, undefined, value, key);
     } catch (e) {
-      await this.respond(req, asHwayError(e));
+      await this.respond(req, asHwayError(e), undefined, key);
     } finally {
       this.active--;
     }
   }
 
-  private async respond(req: RequestFrame, err: HwayError | undefined, value?: JsonValue): Promise<void> {
+  /** Answers a producer; sealed under its request key once the request was authenticated. */
+  private async respond(req: RequestFrame, err: HwayError | undefined, value: JsonValue | undefined, key: Uint8Array | undefined): Promise<void> {
     const frame: ResponseFrame = err
       ? { id: req.id, ok: false, error: err instanceof RateLimitedError ? err.toJSON() : { code: err.code, message: err.message } }
       : { id: req.id, ok: true, value: value ?? null };
+    const json = JSON.stringify(frame);
     try {
-      await this.fast.publish(req.reply, JSON.stringify(frame));
+      await this.fast.publish(req.reply, key ? seal(key, GW_LABEL.response, req.id, json) : json);
     } catch (e) {
       this.log.warn('could not answer producer', { request: req.id, error: asHwayError(e).message });
     }
@@ -668,8 +688,7 @@ class GatewayNode implements Gateway {
 
   private static readonly PERM: Record<RequestFrame['op'], Perm> = { has: 'read', list: 'read', miners: 'read', miner: 'read', sign: 'sign', proof: 'sign' };
 
-  private async handle(req: RequestFrame, deadline: number): Promise<JsonValue> {
-    const claims = await this.auth(req.token);
+  private async handle(req: RequestFrame, claims: TokenClaims, deadline: number): Promise<JsonValue> {
     requirePerm(claims, GatewayNode.PERM[req.op]);
     const a = req.args;
     const routeKey = this.routeKeyOf(req, claims.account);
@@ -695,7 +714,7 @@ class GatewayNode implements Gateway {
       }
       case 'proof': {
         if (typeof a.randomness !== 'string' || !/^(?:[0-9a-f]{2})*$/.test(a.randomness)) throw bad('randomness must be lowercase hex');
-        return this.dispatch(await route!, deadline, (id, c) => ({
+        return this.dispatch(claims.account, await route!, deadline, (id, c) => ({
           t: 'proof',
           id,
           reply: this.keys.toNode(this.nodeId),
@@ -714,9 +733,9 @@ class GatewayNode implements Gateway {
         return { miner: String(a.miner), connections: live.map((c) => ({ id: c.conn, inFlight: this.inflight.get(c.conn) ?? 0 })) };
       }
       case 'list':
-        return this.listConns(claims.account, 'wallet');
+        return listConns(this.fast, this.keys, claims.account, 'wallet');
       case 'miners': {
-        const conns = await this.listConns(claims.account, 'proof');
+        const conns = await listConns(this.fast, this.keys, claims.account, 'proof');
         return [...new Set(conns.flatMap((c) => c.targets))].sort();
       }
     }
@@ -735,26 +754,6 @@ class GatewayNode implements Gateway {
     return undefined;
   }
 
-  private async listConns(account: string, kind: WalletKind): Promise<Array<{ id: string; targets: string[]; since: number }>> {
-    const ids = await this.fast.smembers(this.keys.conns());
-    if (ids.length === 0) return [];
-    const pipe = this.fast.pipeline();
-    for (const id of ids) {
-      pipe.hgetall(this.keys.connInfo(id));
-      pipe.exists(this.keys.conn(id));
-    }
-    const res = (await pipe.exec()) ?? [];
-    const out: Array<{ id: string; targets: string[]; since: number }> = [];
-    ids.forEach((id, i) => {
-      const info = res[2 * i]?.[1] as Record<string, string> | undefined;
-      if (!info || res[2 * i + 1]?.[1] !== 1 || info._account !== account || info._kind !== kind) return;
-      const targets = new Set<string>();
-      for (const [f, v] of Object.entries(info)) if (!f.startsWith('_')) targets.add((JSON.parse(v) as RouteInfo).a);
-      out.push({ id, targets: [...targets].sort(), since: Number(info._since) });
-    });
-    return out.sort((x, y) => x.since - y.since || (x.id < y.id ? -1 : 1));
-  }
-
   private async sign(account: string, address: string, route: Route, bytes: string, meta: SignMeta, deadline: number, charge: Charge): Promise<JsonValue> {
     if (route.conns.length === 0 && route.vault !== null && this.opts.vaultSigners) {
       await charge.take();
@@ -762,7 +761,7 @@ class GatewayNode implements Gateway {
     }
     // The schemes whose digest the gateway knows are checked; a wallet-defined type is passed through.
     const digest = knownDigest(unhex(bytes), meta.type);
-    return this.dispatch(route, deadline, (id, c) => ({ t: 'sign', id, reply: this.keys.toNode(this.nodeId), address: c.announced, bytes, meta, deadline }), async (r, c) => {
+    return this.dispatch(account, route, deadline, (id, c) => ({ t: 'sign', id, reply: this.keys.toNode(this.nodeId), address: c.announced, bytes, meta, deadline }), async (r, c) => {
       if (r.signature === undefined || r.recovery === undefined) throw new HwayError('E_INTERNAL', 'wallet answered without a signature');
       // A wallet that answers garbage is a failed attempt: the next wallet is tried.
       if (digest && c.publicKey && !(await this.verify(c.publicKey, digest, unhex(r.signature)))) {
@@ -790,6 +789,7 @@ class GatewayNode implements Gateway {
    * passes: the least loaded healthy one first, the next on error, timeout or disconnection.
    */
   private async dispatch(
+    account: string,
     route: Route,
     deadline: number,
     frame: (id: string, c: RouteConn) => ToWalletFrame,
@@ -811,6 +811,15 @@ class GatewayNode implements Gateway {
       }
       tried.add(c.conn);
       if (tried.size > 1) this.counters.failovers++;
+      let fk: Uint8Array | undefined;
+      try {
+        fk = await this.auth?.frameKey(c.conn, account);
+      } catch (e) {
+        // Its key record is gone or does not verify for this account: unusable, like a dead wallet.
+        last = new HwayError('E_NO_WALLET', `wallet connection ${c.conn} cannot be reached (${asHwayError(e).code})`);
+        this.log.warn('wallet connection skipped: no frame key', { conn: c.conn, code: asHwayError(e).code });
+        continue;
+      }
       // The first attempt charges the limits and publishes in one script; failovers only publish. On
       // a Redis Cluster the charge and the publish are two calls: the buckets sit in the account's
       // slot and the wallet's shard channel in its own, and a script may touch only one slot.
@@ -825,7 +834,7 @@ class GatewayNode implements Gateway {
           ? (ch: string, m: string) => charge.take().then(() => sendToConn(this.fast, ch, m), refused)
           : (ch: string, m: string) => charge.take({ channel: ch, message: m }).catch(refused);
       try {
-        const r = await this.attempt(c, deadline, frame, publish);
+        const r = await this.attempt(c, deadline, frame, publish, fk);
         return await accept(r, c);
       } catch (e) {
         last = asHwayError(e);
@@ -841,6 +850,7 @@ class GatewayNode implements Gateway {
     deadline: number,
     frame: (id: string, c: RouteConn) => ToWalletFrame,
     publish: (channel: string, message: string) => Promise<number>,
+    fk: Uint8Array | undefined,
   ): Promise<WalletReply & { ok: true }> {
     const id = randomUUID();
     const timeout = Math.max(1, Math.min(this.attemptTimeoutMs, deadline - Date.now()));
@@ -854,10 +864,10 @@ class GatewayNode implements Gateway {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         // Tell the wallet to stop working on it; the answer, if any, is ignored.
-        void this.toWallet(c.conn, { t: 'cancel', id }).catch(() => undefined);
+        void this.toWallet(c.conn, { t: 'cancel', id }, fk).catch(() => undefined);
         reject(new HwayError('E_TIMEOUT', `wallet did not answer within ${timeout} ms`));
       }, timeout);
-      this.pending.set(id, { conn: c.conn, resolve, reject, timer });
+      this.pending.set(id, { conn: c.conn, fk, resolve, reject, timer });
       const channel = this.keys.toConn(c.conn);
       const gone = (): void => {
         // Nobody listens on the wallet's channel: it is gone. Evict it and try the next one.
@@ -869,7 +879,7 @@ class GatewayNode implements Gateway {
         }
         void this.unregister(c.conn, 'disconnected').catch(() => undefined);
       };
-      publish(channel, JSON.stringify(frame(id, c))).then(
+      publish(channel, walletWire(c.conn, frame(id, c), fk)).then(
         (receivers) => {
           // A shard channel's count is the whole count, on one Redis and on a cluster (wallet-channel.ts).
           if (receivers === 0) gone();
@@ -888,8 +898,11 @@ class GatewayNode implements Gateway {
   private onWalletReply(msg: string): void {
     let parsed: unknown;
     let r: WalletReply;
+    // Sealed under the connection's frame key (auth on): only the wallet that was asked can answer.
+    const sealed = unseal(msg);
+    const genuine = (p: Pending, conn: string): boolean => !p.fk || (sealed !== null && verifySealed(p.fk, GW_LABEL.walletReply, conn, sealed));
     try {
-      parsed = parseJson(msg);
+      parsed = parseJson(sealed ? sealed.json : msg);
       r = parseWalletReply(parsed);
     } catch (e) {
       this.counters.malformed++;
@@ -899,11 +912,11 @@ class GatewayNode implements Gateway {
       if (conn) {
         const f: ToWalletFrame = { t: 'error', code: 'E_BAD_INPUT', message: asHwayError(e).message };
         if (id && id.length <= 128) f.id = id;
-        void this.toWallet(conn, f).catch(() => undefined);
+        void this.toWallet(conn, f, this.auth?.peek(conn)).catch(() => undefined);
       }
       // A malformed answer to a pending request fails that attempt at once (next wallet).
       const p = id ? this.pending.get(id) : undefined;
-      if (p && id && p.conn === conn) {
+      if (p && id && conn && p.conn === conn && genuine(p, conn)) {
         clearTimeout(p.timer);
         this.pending.delete(id);
         p.reject(new HwayError('E_INTERNAL', 'wallet sent a malformed answer'));
@@ -913,43 +926,15 @@ class GatewayNode implements Gateway {
     const p = this.pending.get(r.id);
     // Only the wallet that was asked may answer.
     if (!p || p.conn !== r.conn) return;
+    if (!genuine(p, r.conn)) {
+      this.counters.refused++;
+      this.log.warn("refused a wallet answer not sealed under its connection's key", { conn: r.conn, request: r.id });
+      return;
+    }
     clearTimeout(p.timer);
     this.pending.delete(r.id);
     if (r.ok) p.resolve(r);
     else p.reject(new HwayError(r.code, r.message));
-  }
-}
-
-/** The 32-byte digest signed for meta.type raw (bytes itself), sha256 and keccak256; else undefined. */
-function knownDigest(data: Uint8Array, type: string): Uint8Array | undefined {
-  if (type === 'raw') return data.length === 32 ? data : undefined;
-  if (type === 'sha256') return new Uint8Array(createHash('sha256').update(data).digest());
-  if (type === 'keccak256') return keccak_256(data);
-  return undefined;
-}
-
-/** The rate-limit charge of one request, taken exactly once. */
-class Charge {
-  done = false;
-  constructor(
-    private readonly limiter: RateLimiter,
-    private readonly claims: TokenClaims,
-  ) {}
-  take(publish?: { channel: string; message: string }): Promise<number> {
-    this.done = true;
-    return this.limiter.take(this.claims.account, this.claims.jti, 1, publish);
-  }
-}
-
-/** Public key (65 bytes) that made `signatureHex` over `digest` with recovery id `recovery`, or undefined. */
-function recoverKey(digest: Uint8Array, signatureHex: string, recovery: number): Uint8Array | undefined {
-  try {
-    const sig = new Uint8Array(65);
-    sig[0] = recovery;
-    sig.set(unhex(signatureHex), 1);
-    return secp256k1.Point.fromBytes(secp256k1.recoverPublicKey(sig, digest, { prehash: false })).toBytes(false);
-  } catch {
-    return undefined;
   }
 }
 

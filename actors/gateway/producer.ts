@@ -2,19 +2,27 @@
 // A request is pushed on a list that every gateway node pops (or one node's own list, `nodeId`), and
 // the answer comes back on this client's channel. Fails fast (E_REDIS_UNAVAILABLE) when Redis is
 // away; E_TIMEOUT when no node answers before the deadline.
+//
+// With a credential, a request carries its JWT and a MAC under the request key over id, op, reply
+// channel, arguments and deadline; the key itself never leaves this process. Answers must be sealed
+// under the same key for this request id: anything else on the reply channel rejects the call it
+// names with E_FORGED_OUTCOME — except an unsealed E_UNAUTHORIZED, which a node sends when it could
+// not verify the JWT (it then has no key to seal with).
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { HwayError, isHwayError } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { backoff, connect, isConnectionError, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
-import { PROTOCOL, parseJson, parseResponse, type JsonValue, type Op, type RequestFrame, type SignMeta } from './frames.js';
+import { parseCredential, type Credential } from '../credential.js';
+import { GW_LABEL, requestMac, unseal, verifySealed } from './frame-auth.js';
+import { PROTOCOL, parseJson, parseResponse, type JsonValue, type Op, type RequestFrame, type ResponseFrame, type SignMeta } from './frames.js';
 import { GwKeys } from './keys.js';
 import { RateLimitedError } from './ratelimit.js';
 import { parseAddress } from '../../enclaves/addresses.js';
 
 export interface GatewayClientOptions {
   redis?: RedisSource;
-  /** The producer's token (auth on); env HWAY_TOKEN by default. */
+  /** The producer's credential, `<jwt>.<request key>` (auth on); env HWAY_TOKEN by default. */
   token?: string;
   prefix?: string;
   /** Default deadline of a request. Default 20 s. */
@@ -60,11 +68,20 @@ export class GatewayClient {
   private readonly log: Logger;
   private closed = false;
   private nodesSeenAt = 0;
+  private readonly cred: Credential | undefined;
+  /** Why the configured credential is unusable (every call rejects with it). */
+  private readonly credError: HwayError | undefined;
 
   constructor(private readonly opts: GatewayClientOptions = {}) {
     this.keys = new GwKeys(opts.prefix);
     this.timeoutMs = opts.timeoutMs ?? 20_000;
     this.log = opts.logger ?? makeLogger('gateway-client');
+    const token = opts.token ?? process.env.HWAY_TOKEN;
+    try {
+      this.cred = token ? parseCredential(token) : undefined;
+    } catch (e) {
+      this.credError = isHwayError(e) ? e : new HwayError('E_UNAUTHORIZED', 'the credential is malformed', { permanent: true });
+    }
     const src = opts.redis ?? 'redis://127.0.0.1:6379';
     this.conn = connect(src, { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 2000, enableAutoPipelining: true, retryStrategy: backoff });
     this.sub = connect(src, { maxRetriesPerRequest: null, enableOfflineQueue: true, retryStrategy: backoff });
@@ -117,11 +134,14 @@ export class GatewayClient {
 
   private async request(op: Op, args: Record<string, JsonValue>, timeoutMs = this.timeoutMs): Promise<JsonValue> {
     if (this.closed) throw new HwayError('E_CLOSED', 'client is closed');
+    if (this.credError) throw this.credError;
     await this.subscribed();
     const id = randomUUID();
     const frame: RequestFrame = { v: PROTOCOL, id, op, reply: this.keys.toClient(this.clientId), deadline: Date.now() + timeoutMs, args };
-    const token = this.opts.token ?? process.env.HWAY_TOKEN;
-    if (token) frame.token = token;
+    if (this.cred) {
+      frame.jwt = this.cred.jwt;
+      frame.mac = requestMac(this.cred.requestKey, frame);
+    }
     const answer = new Promise<JsonValue>((resolve, reject) => {
       // A little past the deadline: the node answers E_TIMEOUT itself when it can.
       const timer = setTimeout(() => {
@@ -168,9 +188,10 @@ export class GatewayClient {
   }
 
   private onResponse(msg: string): void {
-    let r;
+    const sealed = unseal(msg);
+    let r: ResponseFrame;
     try {
-      r = parseResponse(parseJson(msg));
+      r = parseResponse(parseJson(sealed ? sealed.json : msg));
     } catch {
       this.log.warn('malformed gateway response');
       return;
@@ -179,6 +200,13 @@ export class GatewayClient {
     if (!w) return;
     clearTimeout(w.timer);
     this.waiters.delete(r.id);
+    const forged = this.cred !== undefined && !(sealed ? verifySealed(this.cred.requestKey, GW_LABEL.response, r.id, sealed) : !r.ok && r.error.code === 'E_UNAUTHORIZED');
+    if (forged) {
+      this.log.warn('refused a gateway response that is not authenticated', { request: r.id });
+      const claimed = r.ok ? 'a success' : `an error ${r.error.code}`;
+      w.reject(new HwayError('E_FORGED_OUTCOME', `the gateway's answer (${claimed}) is not authenticated for this request: refused (a gateway without auth never authenticates its answers)`, { permanent: true }));
+      return;
+    }
     if (r.ok) w.resolve(r.value);
     else if (r.error.code === 'E_RATE_LIMITED') w.reject(new RateLimitedError(r.error.retryAfterMs ?? 1000));
     else w.reject(new HwayError(r.error.code, r.error.message, { permanent: true }));

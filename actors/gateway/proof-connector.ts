@@ -1,6 +1,8 @@
 // ProofWorkerConnector: a proof worker (e.g. a Filecoin window-PoSt prover) registering the miner ids
 // it computes proofs for. Same connection, health, failover and deadline rules as wallets; a miner id
-// has no key to prove, so the token's account is what authorises the registration.
+// has no key to prove, so the token's account is what authorises the registration (its hello carries
+// the JWT and a MAC under the request key; the welcome names round 0's gatewayNonce, from which the
+// worker derives the connection's frame key: connection.ts, wallet-auth.ts).
 import { HwayError } from '../../errors.js';
 import { GatewayConnection, type ConnectorOptions, type Welcome } from './connection.js';
 import { MINER_RE, type ConnFrame, type JsonValue, type ToWalletFrame } from './frames.js';

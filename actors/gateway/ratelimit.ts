@@ -77,3 +77,16 @@ export class RateLimiter {
     return Number(receivers) || 0;
   }
 }
+
+/** The rate-limit charge of one request, taken exactly once (charged to its token and account). */
+export class Charge {
+  done = false;
+  constructor(
+    private readonly limiter: RateLimiter,
+    private readonly claims: { account: string; jti: string },
+  ) {}
+  take(publish?: { channel: string; message: string }): Promise<number> {
+    this.done = true;
+    return this.limiter.take(this.claims.account, this.claims.jti, 1, publish);
+  }
+}

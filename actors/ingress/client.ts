@@ -3,6 +3,8 @@
 // enqueue that failed that way may or may not have landed, so retry it with the same task id.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { decodeJwt } from 'jose';
+import { openOutcome, parseCredential, signTask, type Credential } from '../credential.js';
 import { HwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { defineScripts, type Durability } from '../../storage/scripts.js';
@@ -29,6 +31,30 @@ export interface IngressClientOptions {
   logger?: Logger;
   /** Enqueues wait for this many replicas (WAIT) before they resolve; off by default (see the ingress README). */
   durability?: Durability;
+  /**
+   * Credential of the producer's account (`hway token issue`; env HWAY_TOKEN in the CLI), when the
+   * nodes have auth on. Each task then carries a MAC under its request key, and each outcome must
+   * carry the node's MAC under it: a forged or swapped one is refused with E_FORGED_OUTCOME.
+   */
+  token?: string;
+  /** Default lifetime of a request (ms); see EnqueueOptions.requestTtlMs. Default 1 h. */
+  requestTtlMs?: number;
+}
+
+/** A credential with its token's expiry (ms), decoded once. */
+interface Signer {
+  cred: Credential;
+  expMs: number;
+}
+
+function signerOf(cred: Credential): Signer {
+  let exp: unknown;
+  try {
+    exp = decodeJwt(cred.jwt).exp;
+  } catch {
+    throw new HwayError('E_UNAUTHORIZED', 'the credential\'s token is malformed', { permanent: true });
+  }
+  return { cred, expMs: typeof exp === 'number' ? exp * 1000 : Number.MAX_SAFE_INTEGER };
 }
 
 export interface EnqueueItem {
@@ -41,6 +67,8 @@ interface Waiter {
   resolve: (o: TaskOutcome) => void;
   timer: NodeJS.Timeout | undefined;
   p: number;
+  /** The request key its outcome must be authenticated under (none without auth). */
+  rk: Uint8Array | undefined;
 }
 
 interface Submitted {
@@ -52,6 +80,7 @@ interface Submitted {
 interface Prepared {
   p: number;
   task: NewTask;
+  rk: Uint8Array | undefined;
 }
 
 export class IngressClient {
@@ -71,6 +100,8 @@ export class IngressClient {
   private readonly src: RedisSource;
   private closed = false;
   private pending: Submitted[] | undefined;
+  private readonly signer: Signer | undefined;
+  private readonly requestTtlMs: number;
 
   constructor(opts: IngressClientOptions = {}) {
     this.clientId = opts.clientId ?? randomUUID();
@@ -80,6 +111,8 @@ export class IngressClient {
     this.unavailableAfterMs = opts.unavailableAfterMs ?? 1000;
     this.log = opts.logger ?? makeLogger('client', { client: this.clientId });
     this.src = opts.redis ?? 'redis://127.0.0.1:6379';
+    this.signer = opts.token === undefined || opts.token === '' ? undefined : signerOf(parseCredential(opts.token));
+    this.requestTtlMs = opts.requestTtlMs ?? 3_600_000;
     const commandTimeout = opts.commandTimeoutMs ?? 2000;
     this.conn = connect(this.src, {
       enableOfflineQueue: false,
@@ -128,15 +161,15 @@ export class IngressClient {
   async call<T = unknown>(type: string, payload: unknown, opts: CallOptions = {}): Promise<T> {
     await this.ensureSubscribed();
     const prepared = this.prepare(type, payload, opts, this.keys.replyChannel(this.clientId));
-    const { p, task } = prepared;
+    const { p, task, rk } = prepared;
     const id = task.id;
     const timeoutMs = opts.callTimeoutMs ?? this.callTimeoutMs;
     const outcome = new Promise<TaskOutcome | undefined>((resolve) => {
-      const w: Waiter = { resolve, timer: undefined, p: p };
+      const w: Waiter = { resolve, timer: undefined, p, rk };
       w.timer = setTimeout(() => {
         this.removeWaiter(id, w);
         // The reply may have been published while we were disconnected: look once more.
-        this.result(id, { partition: p }).then(
+        this.resultWith(id, { partition: p }, rk).then(
           (o) => resolve(o ?? undefined),
           () => resolve(undefined),
         );
@@ -154,7 +187,7 @@ export class IngressClient {
     }
     if (!created) {
       // An existing task: it may be done already, or reply to another producer's channel.
-      void this.pollExisting(id, p);
+      void this.pollExisting(id, p, rk);
     }
     const o = await outcome;
     if (!o) throw new HwayError('E_TIMEOUT', `no result for task ${id} within ${timeoutMs} ms`);
@@ -168,12 +201,16 @@ export class IngressClient {
    * all partitions are searched in one round trip.
    */
   async result(taskId: string, where: { key?: string; partition?: number } = {}): Promise<TaskOutcome | null> {
+    return this.resultWith(taskId, where, this.signer?.cred.requestKey);
+  }
+
+  private async resultWith(taskId: string, where: { key?: string; partition?: number }, rk: Uint8Array | undefined): Promise<TaskOutcome | null> {
     const p = where.partition ?? (where.key !== undefined ? partitionOf(where.key, this.P) : this.known.get(taskId));
     const candidates = p !== undefined ? [p] : [partitionOf(taskId, this.P), ...Array.from({ length: this.P }, (_, i) => i)];
     const raws = await this.exec(() => this.store.results(taskId, candidates));
     const raw = raws.find((r) => r !== null && r !== undefined);
     if (!raw) return null;
-    return toOutcome(JSON.parse(raw) as Envelope);
+    return decodeOutcome(taskId, raw, rk);
   }
 
   async close(): Promise<void> {
@@ -186,7 +223,7 @@ export class IngressClient {
 
   // ---- internals ----
 
-  private prepare(type: string, payload: unknown, opts: EnqueueOptions, reply: string): Prepared {
+  private prepare(type: string, payload: unknown, opts: CallOptions, reply: string): Prepared {
     if (this.closed) throw new HwayError('E_CLOSED', 'client is closed');
     if (typeof type !== 'string' || type.length === 0 || type.length > 200) throw new HwayError('E_BAD_INPUT', 'task type must be a non-empty string', { permanent: true });
     const id = opts.id ?? randomUUID();
@@ -209,8 +246,16 @@ export class IngressClient {
       throw new HwayError('E_BAD_PAYLOAD', 'payload is not JSON-serialisable', { permanent: true, cause: e });
     }
     const p = partitionOf(key, this.P);
+    const signer = opts.credential !== undefined ? signerOf(opts.credential) : this.signer;
+    let auth = '';
+    if (signer !== undefined) {
+      const ttl = opts.requestTtlMs ?? this.requestTtlMs;
+      if (!(ttl > 0)) throw new HwayError('E_BAD_INPUT', 'requestTtlMs must be positive', { permanent: true });
+      const exp = Math.min(signer.expMs, Date.now() + delay + Math.ceil(ttl));
+      auth = signTask(signer.cred, { id, type, key, payload: json }, exp);
+    }
     this.remember(id, p);
-    return { p, task: { id, type, payload: json, key, priority: prio, maxRetries, timeoutMs, reply, delayMs: delay } };
+    return { p, rk: signer?.cred.requestKey, task: { id, type, payload: json, key, priority: prio, maxRetries, timeoutMs, reply, delayMs: delay, auth } };
   }
 
   /**
@@ -289,7 +334,7 @@ export class IngressClient {
           return;
         }
         // Replies published while we were disconnected are lost: look the pending ones up.
-        for (const [id, ws] of this.waiters) void this.pollOnce(id, ws[0]?.p);
+        for (const [id, ws] of this.waiters) void this.pollOnce(id, ws[0]?.p, ws[0]?.rk);
       });
       const sub = this.sub;
       this.subReady = subscribeWhenReady(sub, [this.keys.replyChannel(this.clientId)], this.unavailableAfterMs);
@@ -306,11 +351,15 @@ export class IngressClient {
     const sp = msg.indexOf(' ');
     if (sp <= 0) return;
     const id = msg.slice(0, sp);
-    if (!this.waiters.has(id)) return;
+    const ws = this.waiters.get(id);
+    if (!ws) return;
     try {
-      this.settle(id, toOutcome(JSON.parse(msg.slice(sp + 1)) as Envelope));
-    } catch {
-      this.log.warn('malformed reply', { task: id });
+      this.settle(id, decodeOutcome(id, msg.slice(sp + 1), ws[0]?.rk));
+    } catch (e) {
+      if (e instanceof HwayError) {
+        this.log.warn('outcome refused', { task: id, code: e.code });
+        this.settle(id, { ok: false, error: { code: e.code, message: e.message } });
+      } else this.log.warn('malformed reply', { task: id });
     }
   }
 
@@ -332,25 +381,50 @@ export class IngressClient {
     if (ws.length === 0) this.waiters.delete(id);
   }
 
-  private async pollOnce(id: string, p: number | undefined): Promise<boolean> {
+  private async pollOnce(id: string, p: number | undefined, rk: Uint8Array | undefined): Promise<boolean> {
     try {
-      const o = await this.result(id, p === undefined ? {} : { partition: p });
+      const o = await this.resultWith(id, p === undefined ? {} : { partition: p }, rk);
       if (o) {
         this.settle(id, o);
         return true;
       }
-    } catch {
+    } catch (e) {
+      if (e instanceof HwayError && e.code === 'E_FORGED_OUTCOME') {
+        this.settle(id, { ok: false, error: { code: e.code, message: e.message } });
+        return true;
+      }
       /* still away; the next reconnect or the call timeout looks again */
     }
     return false;
   }
 
-  private async pollExisting(id: string, p: number): Promise<void> {
+  private async pollExisting(id: string, p: number, rk: Uint8Array | undefined): Promise<void> {
     for (let delay = 50; this.waiters.has(id) && !this.closed; delay = Math.min(delay * 2, 1000)) {
-      if (await this.pollOnce(id, p)) return;
+      if (await this.pollOnce(id, p, rk)) return;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/**
+ * An outcome as stored or published. With a request key it must carry the node's MAC for this task
+ * (E_FORGED_OUTCOME otherwise); the one exception is an unauthenticated E_UNAUTHORIZED, which a node
+ * answers when it could not verify the request at all: believing it gives a forger nothing but the
+ * denial of service it could cause anyway.
+ */
+function decodeOutcome(taskId: string, raw: string, rk: Uint8Array | undefined): TaskOutcome {
+  if (rk === undefined) return toOutcome(JSON.parse(raw) as Envelope);
+  const envelope = openOutcome(rk, taskId, raw);
+  if (envelope !== null) return toOutcome(JSON.parse(envelope) as Envelope);
+  let plain: unknown;
+  try {
+    plain = JSON.parse(raw);
+  } catch {
+    plain = null;
+  }
+  const env = plain as { a?: unknown; ok?: unknown; e?: { code?: unknown } } | null;
+  if (env !== null && env.a === undefined && env.ok === 0 && env.e?.code === 'E_UNAUTHORIZED') return toOutcome(env as Envelope);
+  throw new HwayError('E_FORGED_OUTCOME', `the outcome of task ${taskId} is not authenticated by a node (forged or swapped in Redis)`, { permanent: true });
 }
 
 export type { ErrorCode };

@@ -28,7 +28,7 @@ import { DEFAULT_DEAD_LETTER_RETENTION, QueueStore, type DeadLetterRetention } f
 import type { Durability } from '../../storage/scripts.js';
 import { closeConnection, nodeConnection, type RedisSource } from '../../storage/redis.js';
 import { Dispatcher } from './dispatcher.js';
-import { Executor } from './executor.js';
+import { Executor, type Authenticator } from './executor.js';
 import { HeldTasks } from './held.js';
 import { Keys } from './keys.js';
 import { LeaseManager } from './leases.js';
@@ -67,6 +67,8 @@ export interface IngressOptions {
   resultTtlMs?: number;
   /** Dead letters kept per partition, and for how long. Default 10,000 and 90 days (as Asynq). */
   deadLetters?: Partial<DeadLetterRetention>;
+  /** Verifies each task's credential and request MAC before it runs (auth on); see Executor. */
+  authenticate?: Authenticator;
   /** Handler timeout when a task sets none. Default 30 s. */
   defaultTimeoutMs?: number;
   retry?: RetryPolicy;
@@ -191,7 +193,7 @@ class IngressImpl implements Ingress {
       pump();
     });
     const outcomes = new OutcomeWriter(store, resultTtlMs, this.retention, o.retry ?? DEFAULT_RETRY, this.counters, this.log, (part, next, delay) => this.promoter.armBy(part, next, delay));
-    this.executor = new Executor(this.handlers, o.dispatch, outcomes);
+    this.executor = new Executor(this.handlers, o.dispatch, outcomes, o.authenticate);
     this.reader = new Reader(
       store,
       this.table,

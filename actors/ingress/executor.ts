@@ -2,10 +2,23 @@
 // hands the outcome to the OutcomeWriter. Invariant: an attempt ends exactly once (a value, an
 // error or a timeout), and its key stays taken until a timed-out handler has really returned.
 import { HwayError } from '../../errors.js';
+import { signOutcome } from '../credential.js';
 import type { Entry } from './held.js';
 import { PRIORITIES } from './keys.js';
 import type { OutcomeWriter } from './outcomes.js';
-import type { Envelope, Handler, Json, Task } from './task.js';
+import type { Envelope, Handler, Json, Task, TaskAuth } from './task.js';
+
+/** A task's request, verified: who asked, and the key its outcome is authenticated under. */
+export interface Verified {
+  auth: TaskAuth;
+  requestKey: Uint8Array;
+}
+
+/**
+ * Checks a task's credential and request MAC before it runs (nodes with auth on): resolves to who
+ * asked, or rejects (E_UNAUTHORIZED, permanent). Without one, tasks run unauthenticated.
+ */
+export type Authenticator = (e: Entry) => Promise<Verified>;
 
 const TIMEOUT_SWEEP_MS = 20;
 
@@ -32,6 +45,7 @@ export class Executor {
     private readonly handlers: Map<string, Handler>,
     private readonly dispatch: Handler | undefined,
     private readonly outcomes: OutcomeWriter,
+    private readonly authenticate?: Authenticator,
   ) {}
 
   /** Timeouts of all attempts are enforced by one timer, not one per task. */
@@ -69,8 +83,10 @@ export class Executor {
     let failure: unknown;
     let ok = false;
     let run: Promise<unknown> | undefined;
+    let verified: Verified | undefined;
     try {
-      const task = this.prepare(e, attempt);
+      if (this.authenticate) verified = await this.authenticate(e);
+      const task = this.prepare(e, attempt, verified?.auth);
       const handler = this.handlers.get(task.type) ?? this.dispatch;
       if (!handler) throw new HwayError('E_UNKNOWN_TYPE', `unknown task type "${task.type}"`, { permanent: true });
       try {
@@ -98,13 +114,14 @@ export class Executor {
         failure = new HwayError('E_INTERNAL', 'task result is not JSON-serialisable', { permanent: true });
       }
       if (envelope !== undefined) {
+        if (verified) envelope = signOutcome(verified.requestKey, e.id, envelope);
         const stored = this.outcomes.complete(e, envelope);
         freeSlot();
         await stored;
         return;
       }
     }
-    await this.outcomes.fail(e, failure);
+    await this.outcomes.fail(e, failure, verified?.requestKey);
     // A timed-out handler may still be running: keep its key (and slot) until it really stops, so
     // that a key never has two handlers running at once.
     if (run) await run.then(noop, noop);
@@ -123,7 +140,7 @@ export class Executor {
     }
   }
 
-  private prepare(e: Entry, attempt: Attempt): Task {
+  private prepare(e: Entry, attempt: Attempt, auth: TaskAuth | undefined): Task {
     if (!e.type) throw new HwayError('E_BAD_PAYLOAD', 'task record has no type', { permanent: true });
     let payload: unknown;
     try {
@@ -142,6 +159,7 @@ export class Executor {
       epoch: e.part.epoch,
       priority: PRIORITIES[e.lane]!,
       enqueuedAt: e.enqueuedAt,
+      ...(auth === undefined ? {} : { auth }),
       // created on first use: most handlers never look at it
       get signal() {
         return attempt.signal;

@@ -9,6 +9,7 @@ import type { Entry } from './held.js';
 import type { Part } from './partitions.js';
 import { backoffMs, type RetryPolicy } from './retry.js';
 import type { Envelope } from './task.js';
+import { signOutcome } from '../credential.js';
 
 interface Completion {
   done: Finished;
@@ -77,12 +78,14 @@ export class OutcomeWriter {
   }
 
   /** A failed attempt: a transient error is retried after a backoff while retries last; else archived. */
-  async fail(e: Entry, err: unknown): Promise<void> {
+  /** `requestKey`: the verified request's, under which its outcome is authenticated. */
+  async fail(e: Entry, err: unknown, requestKey?: Uint8Array): Promise<void> {
     const permanent = isHwayError(err) && err.permanent;
     const code: ErrorCode = isHwayError(err) ? err.code : 'E_TASK_FAILED';
     const message = err instanceof Error ? err.message : String(err);
     const retry = !permanent && e.attempt <= e.maxRetries;
-    const envelope = JSON.stringify({ ok: 0, e: { code, message } } satisfies Envelope);
+    const plain = JSON.stringify({ ok: 0, e: { code, message } } satisfies Envelope);
+    const envelope = requestKey === undefined ? plain : signOutcome(requestKey, e.id, plain);
     const delayMs = retry ? backoffMs(e.attempt, this.retry) : 0;
     const next = await this.store.fail(e.part.p, e, { retry, delayMs, envelope, resultTtlMs: this.resultTtlMs, retention: this.retention });
     if (retry) {

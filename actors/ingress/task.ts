@@ -1,5 +1,7 @@
 // Types at the boundary between producers, the ingress and task handlers.
 import type { ErrorCode } from '../../errors.js';
+import type { Credential } from '../credential.js';
+import type { Perm } from '../gateway/tokens.js';
 import type { Priority } from './keys.js';
 
 export type { Priority } from './keys.js';
@@ -8,6 +10,12 @@ export type { Priority } from './keys.js';
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 export interface EnqueueOptions {
+  /**
+   * How long the request stays valid (ms from now, or from its run time when delayed): its retries
+   * run within it, and a copy of it is refused after. Default: the client's (1 h). Capped by the
+   * token's own expiry.
+   */
+  requestTtlMs?: number;
   /** Task id; enqueuing an id that already exists returns it without creating a second task. */
   id?: string;
   /** Ordering/partition key (vault id, address). Tasks of one key run one at a time, in order. Default: the task id. */
@@ -24,6 +32,8 @@ export interface EnqueueOptions {
 }
 
 export interface CallOptions extends EnqueueOptions {
+  /** Act with this credential instead of the client's own (the node's signers act for a producer). */
+  credential?: Credential;
   /** Client-side wait for the result (ms); the task itself keeps going. Default: the client's (30 s). */
   callTimeoutMs?: number;
 }
@@ -44,6 +54,17 @@ export interface Task<P = unknown> {
   enqueuedAt: number;
   /** Aborted when the attempt times out or the node shuts down past its grace period. */
   signal: AbortSignal;
+  /** Who asked, when the node has auth on: set only after the request's MAC was verified. */
+  auth?: TaskAuth;
+}
+
+/** The verified credential of a task. */
+export interface TaskAuth {
+  account: string;
+  perm: Perm;
+  jti: string;
+  /** Opens a secret (a password) the producer sealed for this task (actors/credential.ts). */
+  openSecret(box: string): string;
 }
 
 export type Handler<P = unknown, R = unknown> = (task: Task<P>) => Promise<R> | R;

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError } from '../../errors.js';
+import { isSealedSecret } from '../credential.js';
 
 export const VAULT_TASKS = ['vault:generate', 'vault:sign', 'vault:verify', 'vault:refresh', 'vault:export', 'vault:import', 'vault:info', 'vault:delete'] as const;
 export type VaultTaskType = (typeof VAULT_TASKS)[number];
@@ -48,8 +49,21 @@ function hex(o: Record<string, unknown>, field: string, sizes?: number[]): Uint8
   return b;
 }
 
-function password(o: Record<string, unknown>): string {
-  const v = o.password;
+/** Opens a password the producer sealed for its task (TaskAuth.openSecret); given when auth is on. */
+export type OpenSecret = (box: string) => string;
+
+/**
+ * The password of an export or import. With auth on it must arrive sealed for the node
+ * (actors/credential.ts): a plain one would already have been written to Redis, so it is refused.
+ */
+function password(o: Record<string, unknown>, open: OpenSecret | undefined): string {
+  let v = o.password;
+  if (typeof v === 'string' && Buffer.byteLength(v) <= 4096 && isSealedSecret(v)) {
+    if (open === undefined) bad('a sealed password needs a node with auth on');
+    v = open(v);
+  } else if (open !== undefined) {
+    bad('with auth on, the password must be sealed for the node (HwayClient seals it)');
+  }
   if (typeof v !== 'string' || v.length === 0 || Buffer.byteLength(v) > 1024) bad('password must be a string of 1 to 1024 bytes');
   return v;
 }
@@ -89,18 +103,18 @@ export const parse = {
     return { publicKey: hex(o, 'publicKey', [33, 65]), digest: digest(o), signature: hex(o, 'signature', [64]) };
   },
   'vault:refresh': (p: unknown): RefreshPayload => ({ vaultId: vaultId(object(p)) }),
-  'vault:export': (p: unknown): ExportPayload => {
+  'vault:export': (p: unknown, open?: OpenSecret): ExportPayload => {
     const o = object(p);
     const id = vaultId(o);
-    const pw = password(o);
+    const pw = password(o, open);
     checkExportPassword(pw);
     return { vaultId: id, password: pw };
   },
-  'vault:import': (p: unknown): ImportPayload => {
+  'vault:import': (p: unknown, open?: OpenSecret): ImportPayload => {
     const o = object(p);
     if (typeof o.cid !== 'string' || !CID_RE.test(o.cid)) bad('cid must be a CID string');
-    return { vaultId: vaultId(o), cid: o.cid, password: password(o) };
+    return { vaultId: vaultId(o), cid: o.cid, password: password(o, open) };
   },
   'vault:info': (p: unknown): InfoPayload => ({ vaultId: vaultId(object(p)) }),
   'vault:delete': (p: unknown): DeletePayload => ({ vaultId: vaultId(object(p)) }),
-} satisfies Record<VaultTaskType, (p: unknown) => unknown>;
+} satisfies Record<VaultTaskType, (p: unknown, open?: OpenSecret) => unknown>;

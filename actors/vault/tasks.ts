@@ -6,7 +6,7 @@ import type { Perm } from '../gateway/tokens.js';
 import type { Enclave } from '../../enclaves/enclave.js';
 import type { Handler, Json, Task } from '../ingress/index.js';
 import { partitionOf } from '../ingress/partition.js';
-import { parse, type VaultTaskType } from './payloads.js';
+import { parse, type OpenSecret, type VaultTaskType } from './payloads.js';
 import type { VaultOp, VaultResult } from './vault-actor.js';
 import type { VaultSupervisor } from './vault-supervisor.js';
 
@@ -35,7 +35,7 @@ export interface VaultTaskDeps {
   authorize: Authorize;
 }
 
-function opOf(type: Exclude<VaultTaskType, 'vault:verify'>, payload: unknown): { vaultId: string; op: VaultOp } {
+function opOf(type: Exclude<VaultTaskType, 'vault:verify'>, payload: unknown, open: OpenSecret | undefined): { vaultId: string; op: VaultOp } {
   switch (type) {
     case 'vault:generate':
       return { vaultId: parse[type](payload).vaultId, op: { kind: 'generate' } };
@@ -46,11 +46,11 @@ function opOf(type: Exclude<VaultTaskType, 'vault:verify'>, payload: unknown): {
     case 'vault:refresh':
       return { vaultId: parse[type](payload).vaultId, op: { kind: 'refresh' } };
     case 'vault:export': {
-      const p = parse[type](payload);
+      const p = parse[type](payload, open);
       return { vaultId: p.vaultId, op: { kind: 'export', password: p.password } };
     }
     case 'vault:import': {
-      const p = parse[type](payload);
+      const p = parse[type](payload, open);
       return { vaultId: p.vaultId, op: { kind: 'import', cid: p.cid, password: p.password } };
     }
     case 'vault:info':
@@ -64,7 +64,7 @@ export function vaultHandlers(deps: VaultTaskDeps): Record<VaultTaskType, Handle
   const actorTask =
     (type: Exclude<VaultTaskType, 'vault:verify'>): Handler =>
     async (task: Task): Promise<VaultResult> => {
-      const { vaultId, op } = opOf(type, task.payload);
+      const { vaultId, op } = opOf(type, task.payload, task.auth?.openSecret);
       if (partitionOf(vaultId, deps.partitions) !== task.partition) {
         throw new HwayError('E_BAD_PAYLOAD', `vault tasks must be enqueued with key = vaultId (${vaultId})`, { permanent: true });
       }

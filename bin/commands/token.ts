@@ -1,4 +1,5 @@
-// `hway token issue|revoke|list`: access tokens (HS256 JWTs). These are operator commands: they need
+// `hway token issue|revoke|list`: access credentials (an HS256 JWT plus its request key, printed once
+// by `issue` and never stored; see actors/credential.ts). These are operator commands: they need
 // the cluster's token secret (--secret-file F, env HWAY_TOKEN_SECRET, or the token.secret file that
 // `hway start` created in --data-dir), never on the command line.
 // A revocation is in force on every node within 1 s. Tokens themselves are printed only by `issue`.
@@ -20,8 +21,11 @@ const FLAGS = {
 const help = `hway token <operation> [flags]
 
 operations:
-  issue --account A --perm P [--ttl D]   a new token: {"token","jti","account","perm","exp"}
-                                         (text mode prints the token alone, for $(…))
+  issue --account A --perm P [--ttl D]   a new credential: {"token","jti","account","perm","exp"}
+                                         (text mode prints it alone, for $(…)). "token" is
+                                         <jwt>.<request key>: keep it secret; it is shown once.
+                                         The longest --ttl is the nodes' maximum token lifetime
+                                         (env HWAY_TOKEN_MAX_TTL, default 30d).
   revoke <jti>                           {"jti","revoked":true,"known":bool}
   list                                   issued, unexpired tokens (never the tokens themselves):
                                          {"tokens":[{"jti","account","perm","exp","revoked"}]}

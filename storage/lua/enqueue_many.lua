@@ -1,8 +1,8 @@
 -- include: _lib.lua
 -- Enqueue tasks of one partition, idempotently by task id (an id that exists is left as it is).
 -- KEYS[1] scheduled zset, KEYS[2] idle flag, KEYS[3..5] streams critical/default/low, KEYS[6..] task hashes
--- ARGV[1] wake channel, then 9 per task: id, type, payload, key, priority, maxRetries, timeoutMs,
---   replyChannel, delayMs
+-- ARGV[1] wake channel, then 10 per task: id, type, payload, key, priority, maxRetries, timeoutMs,
+--   replyChannel, delayMs, auth (the request's credential proof, '' for none)
 -- Returns one {created 0|1, state} per task.
 local stream = { critical = KEYS[3], default = KEYS[4], low = KEYS[5] }
 local n = #KEYS - 5
@@ -11,7 +11,7 @@ local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 local out, queued = {}, 0
 for j = 0, n - 1 do
   local tkey = KEYS[6 + j]
-  local b = 2 + 9 * j
+  local b = 2 + 10 * j
   local st = redis.call('HGET', tkey, 'st')
   if st then
     out[j + 1] = {0, st}
@@ -21,6 +21,7 @@ for j = 0, n - 1 do
     if delay > 0 then state = 'scheduled' end
     redis.call('HSET', tkey, 'type', ARGV[b + 1], 'payload', ARGV[b + 2], 'key', ARGV[b + 3], 'prio', prio,
       'max', ARGV[b + 5], 'tmo', ARGV[b + 6], 'reply', ARGV[b + 7], 'enq', now, 'att', 1, 'st', state)
+    if ARGV[b + 9] ~= '' then redis.call('HSET', tkey, 'auth', ARGV[b + 9]) end
     if delay > 0 then
       redis.call('HSET', tkey, 'due', now + delay)
       redis.call('ZADD', KEYS[1], now + delay, id)

@@ -6,7 +6,7 @@
 -- KEYS[1..3] streams critical/default/low, then per entry: task hash, result key
 -- ARGV[1] group, then 4 per entry: priority index (1..3), entryId, taskId, attempt
 -- Returns {answered, rows}; rows: {prio, entryId, taskId|false, attempt, type, payload, key, max,
---   timeoutMs, reply, enqueuedAt}
+--   timeoutMs, reply, enqueuedAt, auth}
 local group = ARGV[1]
 local n = (#KEYS - 3) / 2
 local out, answered = {}, 0
@@ -21,14 +21,14 @@ for j = 0, n - 1 do
     if reply and reply ~= '' then redis.call('PUBLISH', reply, id .. ' ' .. stored) end
     answered = answered + 1
   else
-    local h = redis.call('HMGET', tkey, 'type', 'payload', 'key', 'max', 'tmo', 'reply', 'enq', 'st')
+    local h = redis.call('HMGET', tkey, 'type', 'payload', 'key', 'max', 'tmo', 'reply', 'enq', 'st', 'auth')
     if not h[8] then
       -- the task record is gone (deleted by an operator): nothing left to run
       ack_del(KEYS[prio], group, eid)
       table.insert(out, {prio, eid, false})
     else
       redis.call('HSET', tkey, 'st', 'active')
-      table.insert(out, {prio, eid, id, att, h[1], h[2], h[3], h[4], h[5], h[6], h[7]})
+      table.insert(out, {prio, eid, id, att, h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[9] or ''})
     end
   end
 end
