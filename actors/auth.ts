@@ -7,6 +7,7 @@
 // need the permission of their type and are charged to the token's and the account's rate limits.
 import { HwayError, isHwayError } from '../errors.js';
 import { openSecret, parseTaskAuth, verifyTaskMac } from './credential.js';
+import { ChargeBatcher } from './gateway/charge-batcher.js';
 import type { RateLimiter } from './gateway/ratelimit.js';
 import { requirePerm, type TokenService } from './gateway/tokens.js';
 import type { Authenticator, Verified } from './ingress/executor.js';
@@ -37,13 +38,14 @@ export function tokenAuthenticator(tokens: TokenService): Authenticator {
 
 /** Vault tasks with auth on: the verified account, if its token grants `needed`, within its rate limits. */
 export function tokenAuthorizer(limiter?: RateLimiter): Authorize {
+  const charges = limiter === undefined ? undefined : new ChargeBatcher(limiter);
   return async (task: Task, needed: Perm): Promise<string> => {
     const auth = task.auth;
     if (auth === undefined) throw unauthorized('this node requires a credential');
     requirePerm(auth, needed);
-    if (limiter !== undefined) {
+    if (charges !== undefined) {
       try {
-        await limiter.take(auth.account, auth.jti);
+        await charges.charge(auth.account, auth.jti);
       } catch (err) {
         // Refused at once rather than retried with backoff: the producer learns the retry-after now.
         if (isHwayError(err) && err.code === 'E_RATE_LIMITED') throw new HwayError('E_RATE_LIMITED', err.message, { permanent: true });

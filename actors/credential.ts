@@ -9,7 +9,7 @@
 //
 // Everything here is pure (no Redis, no clock other than what callers pass), so producers, nodes and
 // the gateway share one definition of each byte string.
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { HwayError } from '../errors.js';
 
@@ -32,14 +32,29 @@ export interface Credential {
 
 const b64u = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
+// A key imported once per key, not once per MAC: importing it was most of an HMAC's cost on the
+// sign path (bench/pipeline.ts --auth-only). Request keys live as long as their credential.
+const imported = new WeakMap<Uint8Array, KeyObject>();
+function keyObject(key: Uint8Array): KeyObject {
+  let k = imported.get(key);
+  if (k === undefined) imported.set(key, (k = createSecretKey(key)));
+  return k;
+}
+
 /** HMAC-SHA256 over a label and NUL-separated parts: every MAC of Highway is one of these. */
 export function hmac(key: Uint8Array, label: string, ...parts: Array<string | Uint8Array>): Buffer {
-  const h = createHmac('sha256', key);
-  h.update(label);
+  const h = createHmac('sha256', keyObject(key));
+  // Runs of string parts go in as one update: each update is a call into C++.
+  let run = label;
   for (const p of parts) {
-    h.update('\0');
-    h.update(p);
+    if (typeof p === 'string') run += `\0${p}`;
+    else {
+      h.update(`${run}\0`);
+      h.update(p);
+      run = '';
+    }
   }
+  if (run !== '') h.update(run);
   return h.digest();
 }
 

@@ -5,7 +5,7 @@
 // vault.
 // Highway runs twice at each concurrency: auth off, and auth on (credentials: a MAC per task checked by
 // the node, a MAC per outcome checked by the client), so the cost of auth is a ratio of the same run.
-//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only]
+//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only [--rounds R]]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { createHash, randomBytes } from 'node:crypto';
@@ -36,6 +36,8 @@ interface Run {
   rate: number;
   p50: number;
   p99: number;
+  /** CPU time of this process (node and producer) per operation, µs: less noisy than rates here. */
+  cpuUs?: number;
 }
 
 /** Closed loop: `inFlight` chains for MS; latency of each operation. */
@@ -43,6 +45,7 @@ async function closedLoop(op: () => Promise<unknown>, inFlight: number, ms = MS)
   const lat: number[] = [];
   const until = performance.now() + ms;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: inFlight }, async () => {
       while (performance.now() < until) {
@@ -53,8 +56,9 @@ async function closedLoop(op: () => Promise<unknown>, inFlight: number, ms = MS)
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   lat.sort((a, b) => a - b);
-  return { rate: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+  return { rate: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs: (cpu.user + cpu.system) / lat.length };
 }
 
 /** Open loop at `rate` per second for MS: latency from issue to answer, not hidden by back-pressure. */
@@ -200,25 +204,45 @@ async function reactivation(): Promise<{ activeSignMs: number; reactivationMs: n
 }
 
 const authOnly = process.argv.includes('--auth-only');
+if (authOnly) {
+  // Auth off and on alternate, `--rounds` times at each concurrency: the machine's drift hits both.
+  const rounds = arg('rounds', 3);
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const authRows: Row[] = [];
+  const json: Record<string, unknown> = {};
+  for (const c of [10, 50]) {
+    const off: Run[] = [];
+    const on: Run[] = [];
+    for (let r = 0; r < rounds; r++) {
+      say(`concurrency ${c}, round ${r + 1}/${rounds}: auth off, then on …`);
+      off.push((await hwaySigns(c)).closed);
+      on.push((await hwaySigns(c, true)).closed);
+    }
+    const ratios = on.map((o, i) => o.rate / off[i]!.rate);
+    json[`c${c}`] = { off, on, ratios };
+    authRows.push({
+      concurrency: c,
+      'off signs/s (median)': median(off.map((r) => r.rate)),
+      'on signs/s (median)': median(on.map((r) => r.rate)),
+      'on/off per round': ratios.map((x) => fmt(x, 3)).join(' '),
+      'on/off (median)': `${fmt(median(ratios), 3)}x`,
+      'CPU µs/sign off': median(off.map((r) => r.cpuUs ?? 0)),
+      'CPU µs/sign on': median(on.map((r) => r.cpuUs ?? 0)),
+    });
+  }
+  if (wantsJson()) console.log(JSON.stringify({ seconds: MS / 1000, rounds, ...json }));
+  else console.log(table('cost of auth (same run, same Redis; producer and node in this process)', authRows));
+  process.exit(0);
+}
+
 const results: Record<string, { closed: Run; half: Run }> = {};
 for (const c of [10, 50]) {
   say(`highway, concurrency ${c} …`);
   results[`hway-${c}`] = await hwaySigns(c);
   say(`highway with auth on, concurrency ${c} …`);
   results[`hway-auth-${c}`] = await hwaySigns(c, true);
-  if (authOnly) continue;
   say(`bullmq + @noble/curves, concurrency ${c} …`);
   results[`bull-${c}`] = await bullmqSigns(c);
-}
-if (authOnly) {
-  const authRows: Row[] = [10, 50].map((c) => {
-    const off = results[`hway-${c}`]!;
-    const on = results[`hway-auth-${c}`]!;
-    return { concurrency: c, 'auth off signs/s': off.closed.rate, 'auth on signs/s': on.closed.rate, 'on/off': `${fmt(on.closed.rate / off.closed.rate, 3)}x`, 'p50 ms off': off.closed.p50, 'p50 ms on': on.closed.p50 };
-  });
-  if (wantsJson()) console.log(JSON.stringify({ seconds: MS / 1000, runs: results }));
-  else console.log(table('cost of auth (same run, same Redis)', authRows));
-  process.exit(0);
 }
 say(`memory with ${VAULTS} active vaults …`);
 const mem = await vaultMemory(VAULTS);
