@@ -10,3 +10,14 @@ export { ProofWorkerConnector, type ProofWorkerConnectorOptions, type ProofReque
 export type { ConnectorOptions, ConnectorState, Welcome } from './actors/gateway/connection.js';
 export type { SignMeta, JsonValue } from './actors/gateway/frames.js';
 export type { SignResult, WalletInfo, MinerConnection } from './actors/gateway/producer.js';
+export type { Scheme } from './actors/chains/names.js';
+export type {
+  EthSignatureResult,
+  EthTransactionResult,
+  FilecoinMessageInput,
+  FilecoinSignedResult,
+  PersonalMessageInput,
+  Quantity,
+  TransactionInput,
+  TypedDataInput,
+} from './actors/chains/inputs.js';

@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'E_AUTH_REQUIRED'
   | 'E_FORBIDDEN'
   | 'E_FORGED_OUTCOME'
+  | 'E_AUDIT_UNAVAILABLE'
+  | 'E_AUDIT_BROKEN'
   | 'E_RATE_LIMITED'
   | 'E_NO_WALLET'
   | 'E_WALLET_BUSY'

@@ -8,6 +8,16 @@ import { GatewayClient, type MinerConnection, type SignResult, type WalletInfo }
 import { IngressClient, type IngressClientOptions } from './ingress/client.js';
 import type { CallOptions } from './ingress/task.js';
 import { checkExportPassword, type HashName } from './vault/payloads.js';
+import type { Scheme } from './chains/names.js';
+import type {
+  EthSignatureResult,
+  EthTransactionResult,
+  FilecoinMessageInput,
+  FilecoinSignedResult,
+  PersonalMessageInput,
+  TransactionInput,
+  TypedDataInput,
+} from './chains/inputs.js';
 
 export type HwayClientOptions = IngressClientOptions;
 
@@ -93,6 +103,33 @@ export class VaultClient {
   }
   delete(vaultId: string, opts?: CallOptions): Promise<{ vaultId: string; deleted: true }> {
     return this.run('vault:delete', vaultId, { vaultId }, opts);
+  }
+
+  // ---- chain-native signing (vault:sign-as, permission "sign"; see actors/chains) ----
+
+  /** Signs `input` in the format of `scheme`: the node checks and hashes it, the vault signs the digest. */
+  signAs<T = unknown>(vaultId: string, scheme: Scheme, input: unknown, opts?: CallOptions): Promise<T> {
+    return this.run('vault:sign-as', vaultId, { vaultId, scheme, input }, opts);
+  }
+  /**
+   * EIP-191 personal_sign: a string is signed as its UTF-8 text, bytes (or `{ raw: '0x…' }`) as they
+   * are. Resolves to the 65-byte r‖s‖v signature (v = 27/28).
+   */
+  signMessage(vaultId: string, message: string | Uint8Array | PersonalMessageInput, opts?: CallOptions): Promise<EthSignatureResult> {
+    const input = typeof message === 'string' ? { message } : ArrayBuffer.isView(message) ? { raw: `0x${Buffer.from(message.buffer, message.byteOffset, message.byteLength).toString('hex')}` } : message;
+    return this.signAs(vaultId, 'eth-personal', input, opts);
+  }
+  /** EIP-712 (eth_signTypedData_v4 document; integers as numbers or decimal/0x strings). */
+  signTypedData(vaultId: string, typedData: TypedDataInput, opts?: CallOptions): Promise<EthSignatureResult> {
+    return this.signAs(vaultId, 'eth-typed', typedData, opts);
+  }
+  /** A legacy, EIP-2930 or EIP-1559 transaction; resolves to the signed serialization and its hash. */
+  signTransaction(vaultId: string, tx: TransactionInput, opts?: CallOptions): Promise<EthTransactionResult> {
+    return this.signAs(vaultId, 'eth-tx', tx, opts);
+  }
+  /** A Filecoin message (Lotus JSON) as Lotus signs it: secp256k1 over blake2b-256 of its CID. */
+  signFilecoinMessage(vaultId: string, message: FilecoinMessageInput, opts?: CallOptions): Promise<FilecoinSignedResult> {
+    return this.signAs(vaultId, 'fil-message', message, opts);
   }
 }
 

@@ -17,6 +17,9 @@ import { loadMasterKeys } from '../storage/master-key-file.js';
 import { VaultStore } from '../storage/vault-store.js';
 import { openAccess, tokenAuthenticator, tokenAuthorizer } from './auth.js';
 import { HwayClient } from './client.js';
+import type { HttpOptions } from './http/options.js';
+import type { HttpEndpoint } from './http/server.js';
+import type { NodePhase, NodeView } from './http/view.js';
 import { startGateway, type Gateway, type GatewayOptions, type GatewayStats } from './gateway/gateway.js';
 import { RateLimiter, DEFAULT_LIMITS } from './gateway/ratelimit.js';
 import { TokenService } from './gateway/tokens.js';
@@ -27,6 +30,9 @@ import { preflight, redisSourceFrom } from '../storage/redis-preflight.js';
 import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
 import { vaultSigners } from './vault/signers.js';
+import { AuditLog } from './audit/audit-log.js';
+import type { AuditFields } from './audit/entry.js';
+import { AuditStore } from '../storage/audit-store.js';
 import { vaultHandlers, type Authorize } from './vault/tasks.js';
 import { DEFAULT_SUPERVISOR, VaultSupervisor, type SupervisorStats } from './vault/vault-supervisor.js';
 
@@ -90,6 +96,17 @@ export interface NodeOptions {
   gateway?: false | Omit<GatewayOptions, 'redis' | 'nodeId' | 'prefix' | 'tokens' | 'tokenSecret' | 'vaultSigners'>;
   /** Replaces the token check of vault tasks (tests, embedding services with their own auth). */
   authorize?: Authorize;
+  /**
+   * An HTTP endpoint with /metrics (Prometheus), /healthz and /readyz (actors/http/). Off by default;
+   * `host` defaults to 127.0.0.1. No auth: another host exposes them to whoever reaches it.
+   */
+  http?: HttpOptions;
+  /**
+   * The audit log (with auth on): one tamper-evident entry per vault operation and gateway sign, in a
+   * Redis stream per account, written before the operation's result is released. `retentionDays`
+   * (default 365) trims older entries; `false` turns it off. Without auth there is no audit log.
+   */
+  audit?: false | { retentionDays?: number };
   env?: NodeJS.ProcessEnv;
   logger?: Logger;
 }
@@ -130,6 +147,8 @@ export interface NodeStats {
   gateway: GatewayStats | null;
   /** Tokens are required (the default), or the node runs without auth (`insecure`, `authorize`). */
   auth: boolean;
+  /** The HTTP endpoint's bound address, when it is on. */
+  http: { url: string } | null;
 }
 
 export interface HwayNode {
@@ -150,6 +169,11 @@ export interface NodeInternals extends HwayNode {
 }
 
 export function createNode(options: NodeOptions = {}): NodeInternals {
+  /** Stamps an entry with the time and this node before it is appended. */
+  const auditTo =
+    (log: AuditLog) =>
+    (f: Omit<AuditFields, 'ts' | 'node'>): Promise<void> =>
+      log.append({ ...f, ts: Date.now(), node: nodeId });
   const env = options.env ?? process.env;
   const nodeId = options.nodeId ?? env.HWAY_NODE_ID ?? `node-${randomUUID().slice(0, 8)}`;
   const log = (options.logger ?? makeLogger('node')).child({ node: nodeId });
@@ -173,6 +197,25 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
   let gateway: Gateway | undefined;
   let signerClient: HwayClient | undefined;
   let started = false;
+  // For the HTTP endpoint: the life-cycle phase, whether the enclave pool is open, and how often the
+  // node's connection came back (its first 'ready' is the initial connect).
+  let phase: NodePhase = 'stopped';
+  let enclaveOpen = false;
+  let http: HttpEndpoint | undefined;
+  let redisReadies = 0;
+  redis.on('ready', () => redisReadies++);
+  const view: NodeView = {
+    nodeId,
+    prefix,
+    redis,
+    phase: () => phase,
+    redisReconnects: () => Math.max(0, redisReadies - 1),
+    enclave: () => (enclaveOpen ? enclave?.stats() : undefined),
+    ingress: () => (ingress === undefined ? undefined : { stats: ingress.stats(), leases: ingress.leaseState(), owned: ingress.ownedPartitions() }),
+    // Only while started: a stopped supervisor's actor never answers.
+    vaults: () => (phase === 'started' ? supervisor?.stats() : undefined),
+    gateway: () => gateway?.stats(),
+  };
 
   const openStore = (): Promise<IpfsStore> => {
     ipfs ??= openIpfs({ dataDir, ...(options.ipfs?.listen ? { listen: options.ipfs.listen } : {}), ...(options.ipfs?.peers ? { peers: options.ipfs.peers } : {}), logger: log.child({ component: 'ipfs' }) });
@@ -250,11 +293,26 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
       // Refused before anything else: a node without auth is only ever one that was told so.
       const secret = tokenSecret();
       started = true;
+      phase = 'starting';
+      // Up first, so that /healthz answers and /readyz says why not ready while the node starts.
+      if (options.http !== undefined) {
+        try {
+          const { openHttpEndpoint } = await import('./http/server.js');
+          http = await openHttpEndpoint(options.http, view, log.child({ component: 'http' }));
+        } catch (e) {
+          started = false;
+          phase = 'stopped';
+          throw e;
+        }
+      }
       // A Redis that cannot serve this node (unreachable, a cluster that is down, a single-Redis URL
       // pointing at a cluster node, keys that would span slots) fails here with one clear error,
       // before anything is started.
-      await preflight(redis, 10_000, { prefix }).catch((e: unknown) => {
+      await preflight(redis, 10_000, { prefix }).catch(async (e: unknown) => {
         started = false;
+        phase = 'stopped';
+        await http?.close();
+        http = undefined;
         throw e;
       });
       const keys = masterKeys();
@@ -270,6 +328,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
       } finally {
         if (keys.own) wipeMasterKeys(keys.ring);
       }
+      enclaveOpen = true;
       // Loading Helia blocks the event loop for 1–2 s: every node loads it now, before it holds leases
       // that this pause could let expire (preloadIpfs says more); a node that serves peers also opens it.
       await preloadIpfs();
@@ -294,8 +353,9 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
       }
       const limits = options.gateway === false ? DEFAULT_LIMITS : (options.gateway?.rateLimits ?? DEFAULT_LIMITS);
       const authorize = options.authorize ?? (tokens === undefined ? openAccess : tokenAuthorizer(new RateLimiter(redis, limits, prefix)));
+      const audit = tokens === undefined || options.audit === false ? undefined : auditTo(new AuditLog({ store: new AuditStore(redis, prefix), ...tokens.auditKeys(), retentionMs: (options.audit?.retentionDays ?? 365) * 86_400_000, log: log.child({ component: 'audit' }) }));
       const handlers: Record<string, Handler> = {
-        ...vaultHandlers({ supervisor, enclave, partitions, authorize }),
+        ...vaultHandlers({ supervisor, enclave, partitions, authorize, ...(audit === undefined ? {} : { audit }) }),
         ...Object.fromEntries(extraTasks),
       };
       ingress = createIngress({
@@ -312,6 +372,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         ...(options.shutdownMs === undefined ? {} : { shutdownMs: options.shutdownMs }),
         ...(options.deadLetters === undefined ? {} : { deadLetters: options.deadLetters }),
         ...(tokens === undefined ? {} : { authenticate: tokenAuthenticator(tokens) }),
+        ...(http === undefined ? {} : { observe: http.observeTask }),
       });
       await ingress.start();
       if (options.gateway !== false) {
@@ -327,10 +388,12 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
           prefix,
           ...(tokens === undefined ? {} : { tokens }),
           vaultSigners: vaultSigners(store, signerClient, tokens, local),
+          ...(audit === undefined ? {} : { audit }),
           logger: log.child({ component: 'gateway' }),
         });
       }
-      log.info('node started', { partitions, dataDir, gateway: gateway !== undefined, auth: tokens !== undefined });
+      phase = 'started';
+      log.info('node started', { partitions, dataDir, gateway: gateway !== undefined, auth: tokens !== undefined, ...(http === undefined ? {} : { http: http.url }) });
     },
 
     async stop(): Promise<void> {
@@ -340,6 +403,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         return;
       }
       started = false;
+      phase = 'stopping';
       await gateway?.stop(); // no new signing requests for the vaults
       gateway = undefined;
       await ingress?.stop(); // stop fetching, let in-flight tasks finish, release the leases
@@ -347,9 +411,13 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
       await tokens?.close();
       await supervisor?.stop();
       if (system !== undefined) stopActor(system);
+      enclaveOpen = false;
       await enclave?.close();
       if (ipfs !== undefined) await (await ipfs.catch(() => undefined))?.close();
       ipfs = undefined;
+      await http?.close(); // scrapable and answering STOPPING until here
+      http = undefined;
+      phase = 'stopped';
       await redis.quit().catch(() => redis.disconnect());
       log.info('node stopped');
     },
@@ -364,6 +432,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         enclave: enclave.stats(),
         gateway: gateway === undefined ? null : gateway.stats(),
         auth: tokens !== undefined,
+        http: http === undefined ? null : { url: http.url },
       };
     },
 

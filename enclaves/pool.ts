@@ -79,6 +79,9 @@ const WORKER_URL = new URL('./pool-worker.mjs', import.meta.url);
 class WorkerSlot {
   instances = 0;
   restarts = 0;
+  /** Calls submitted (pool bookkeeping such as closing an instance is not a call) and calls stopped as stuck: metrics. */
+  calls = 0;
+  timeouts = 0;
   private worker!: Worker;
   private readonly progress = new Int32Array(new SharedArrayBuffer(4));
   private readonly queue: Call[] = [];
@@ -109,6 +112,7 @@ class WorkerSlot {
 
   submit(call: Call): void {
     if (this.closed) return call.reject(new HwayError('E_CLOSED', 'enclave pool is closed'));
+    if (call.fn !== '__close') this.calls++;
     this.queue.push(call);
     this.pump();
   }
@@ -204,6 +208,7 @@ class WorkerSlot {
     for (const call of interrupted) {
       call.attempts++;
       if (call.seq === stuckSeq) {
+        this.timeouts++;
         call.reject(new HwayError('E_TIMEOUT', `enclave call ${call.fn} exceeded ${this.opts.timeoutMs} ms and was stopped`));
       } else if (call.attempts >= MAX_ATTEMPTS) {
         call.reject(new HwayError('E_ENCLAVE', `enclave worker failed ${call.attempts} times during ${call.fn}`));
@@ -224,6 +229,9 @@ export interface PoolStats {
   instances: number;
   restarts: number;
   queued: number;
+  /** Calls submitted since the pool opened, and those stopped after the timeout (E_TIMEOUT). */
+  calls: number;
+  timeouts: number;
 }
 
 export class EnclavePool {
@@ -288,6 +296,8 @@ export class EnclavePool {
       instances: this.home.size,
       restarts: all.reduce((n, s) => n + s.restarts, 0),
       queued: all.reduce((n, s) => n + s.depth, 0),
+      calls: all.reduce((n, s) => n + s.calls, 0),
+      timeouts: all.reduce((n, s) => n + s.timeouts, 0),
     };
   }
 

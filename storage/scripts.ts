@@ -37,6 +37,8 @@ const FILES = [
   'gw_unroute',
   'gw_heartbeat-1',
   'ratelimit-2',
+  // The audit log's compare-and-append (actors/audit/).
+  'audit_append-1',
 ] as const;
 
 type FileName = (typeof FILES)[number];

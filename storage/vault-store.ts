@@ -88,9 +88,15 @@ export class VaultStore {
     return `${this.keys.part(partition)}vault:${vaultId}`;
   }
 
-  /** The address index (outside the partition: an address hashes elsewhere) used by the gateway. */
+  /**
+   * The address index (outside the partition: an address hashes elsewhere) used by the gateway. A
+   * Filecoin address is indexed by its mainnet spelling (f…): the gateway routes t… and f… as one
+   * address, and a node with filNetwork 't' records t… addresses, which the gateway's lookups (f…)
+   * would otherwise never find.
+   */
   addressKey(address: string): string {
-    return `${this.keys.prefix}:addr:${address}`;
+    const a = /^[ft][0-4]/.test(address) ? `f${address.slice(1)}` : address;
+    return `${this.keys.prefix}:addr:${a}`;
   }
 
   async get(partition: number, vaultId: string): Promise<VaultRecord | null> {

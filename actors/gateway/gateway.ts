@@ -46,6 +46,8 @@ import { Charge, DEFAULT_LIMITS, RateLimitedError, RateLimiter, type RateLimits 
 import { GW_LABEL, challengeDigest, frameKey, seal, unseal, verifySealed, type Sealed } from './frame-auth.js';
 import { FrameRefused, NodeAuth, walletWire, type ConnAuthRecord } from './node-auth.js';
 import { knownDigest, recoverKey, routeTargets, routingAddress } from './signatures.js';
+import type { AuditFields } from '../audit/entry.js';
+import { gatewaySignEntry } from '../audit/gateway-entry.js';
 import { listConns, loadRoute, type RouteInfo } from './route-store.js';
 import { Router, type Route, type RouteConn } from './router.js';
 import { runScript } from '../../storage/scripts.js';
@@ -70,6 +72,8 @@ export interface GatewayOptions {
   prefix?: string;
   /** HS256 secret: auth is on when set (or env HWAY_TOKEN_SECRET). */
   tokenSecret?: string | Uint8Array;
+  /** Appends the audit entry of each sign before its answer is released (fail closed; auth on only). */
+  audit?: (f: Omit<AuditFields, 'ts' | 'node'>) => Promise<void>;
   /** Share a token service (e.g. with the vault runtime) instead of creating one. */
   tokens?: TokenService;
   vaultSigners?: VaultSigners;
@@ -102,6 +106,8 @@ export interface GatewayStats {
   malformed: number;
   evicted: number;
   inFlight: number;
+  /** Producer requests answered, by outcome: 'ok' or the error code (E_RATE_LIMITED: refused by a rate limit). */
+  outcomes: Record<string, number>;
 }
 
 export interface Gateway {
@@ -202,7 +208,8 @@ class GatewayNode implements Gateway {
   private sweepTimer: NodeJS.Timeout | undefined;
   private running = false;
   private active = 0;
-  private readonly counters: Omit<GatewayStats, 'inFlight'> = { requests: 0, signed: 0, proofs: 0, failovers: 0, refused: 0, handshakes: 0, malformed: 0, evicted: 0 };
+  private readonly outcomes: Record<string, number> = {};
+  private readonly counters: Omit<GatewayStats, 'inFlight' | 'outcomes'> = { requests: 0, signed: 0, proofs: 0, failovers: 0, refused: 0, handshakes: 0, malformed: 0, evicted: 0 };
 
   constructor(private readonly opts: GatewayOptions) {
     this.nodeId = opts.nodeId ?? randomUUID();
@@ -269,7 +276,7 @@ class GatewayNode implements Gateway {
   }
 
   stats(): GatewayStats {
-    return { ...this.counters, inFlight: this.pending.size };
+    return { ...this.counters, inFlight: this.pending.size, outcomes: { ...this.outcomes } };
   }
 
   async stop(): Promise<void> {
@@ -664,10 +671,22 @@ class GatewayNode implements Gateway {
     }
     this.active++;
     try {
-      const value = await this.handle(req, claims, Math.min(req.deadline, now + this.requestTimeoutMs));
-      await this.respond(req, undefined, value, key);
-    } catch (e) {
-      await this.respond(req, asHwayError(e), undefined, key);
+      let value: JsonValue | undefined;
+      let err: HwayError | undefined;
+      try {
+        value = await this.handle(req, claims, Math.min(req.deadline, now + this.requestTimeoutMs));
+      } catch (e) {
+        err = asHwayError(e);
+      }
+      // A sign's audit entry is written before its answer leaves; without it, no signature is released.
+      if (req.op === 'sign' && this.auth && this.opts.audit) {
+        try {
+          await this.opts.audit(gatewaySignEntry(req, claims, err?.code ?? 'ok'));
+        } catch (e) {
+          [err, value] = [asHwayError(e), undefined];
+        }
+      }
+      await this.respond(req, err, value, key);
     } finally {
       this.active--;
     }
@@ -675,6 +694,8 @@ class GatewayNode implements Gateway {
 
   /** Answers a producer; sealed under its request key once the request was authenticated. */
   private async respond(req: RequestFrame, err: HwayError | undefined, value: JsonValue | undefined, key: Uint8Array | undefined): Promise<void> {
+    const outcome = err ? err.code : 'ok';
+    this.outcomes[outcome] = (this.outcomes[outcome] ?? 0) + 1;
     const frame: ResponseFrame = err
       ? { id: req.id, ok: false, error: err instanceof RateLimitedError ? err.toJSON() : { code: err.code, message: err.message } }
       : { id: req.id, ok: true, value: value ?? null };

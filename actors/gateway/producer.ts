@@ -150,6 +150,9 @@ export class GatewayClient {
       }, timeoutMs + 250);
       this.waiters.set(id, { resolve, reject, timer });
     });
+    // The answer can come (and be a refusal) before the push below has returned: handled from now
+    // on, so it is never an unhandled rejection; the caller still gets it from `return answer`.
+    answer.catch(() => undefined);
     try {
       await whenReady(this.conn, 1000);
       await this.requireNode();

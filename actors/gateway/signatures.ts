@@ -4,13 +4,18 @@
 import { createHash } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { keccak_256 } from '@noble/hashes/sha3.js';
+import { hashMessage } from 'viem';
 import { ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
 
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
-/** The 32-byte digest signed for meta.type raw (bytes itself), sha256 and keccak256; else undefined. */
+/**
+ * The 32-byte digest signed for meta.type raw (bytes itself), sha256, keccak256 and eth-personal
+ * (bytes = the message; EIP-191 personal_sign, by viem); else undefined.
+ */
 export function knownDigest(data: Uint8Array, type: string): Uint8Array | undefined {
   if (type === 'raw') return data.length === 32 ? data : undefined;
+  if (type === 'eth-personal') return unhex(hashMessage({ raw: data }).slice(2));
   if (type === 'sha256') return new Uint8Array(createHash('sha256').update(data).digest());
   if (type === 'keccak256') return keccak_256(data);
   return undefined;

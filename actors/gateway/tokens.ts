@@ -17,6 +17,7 @@ import { HwayError } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { backoff, connect, isConnectionError, nodeConnection, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { deriveRequestKey, formatCredential, keyId, type Credential } from '../credential.js';
+import { auditKey } from '../audit/entry.js';
 import { ACCOUNT_RE } from './frames.js';
 import { GwKeys } from './keys.js';
 
@@ -247,6 +248,12 @@ export class TokenService {
     const minted = await this.mint(account, perm, `node:${randomUUID()}`, 300);
     this.nodeCreds.set(key, minted);
     return minted.cred;
+  }
+
+  /** The audit log's MAC keys: the current secret's (entries are made with it) and every known one's, by key id. */
+  auditKeys(): { kid: string; key: Uint8Array; all: Map<string, Uint8Array> } {
+    const all = new Map([...this.keyring].map(([kid, secret]) => [kid, auditKey(secret)] as const));
+    return { kid: this.kid, key: all.get(this.kid)!, all };
   }
 
   /** Revoke by id; every node refuses the token within 1 s. Resolves false if the id was never issued here. */

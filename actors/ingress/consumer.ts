@@ -28,10 +28,11 @@ import { DEFAULT_DEAD_LETTER_RETENTION, QueueStore, type DeadLetterRetention } f
 import type { Durability } from '../../storage/scripts.js';
 import { closeConnection, nodeConnection, type RedisSource } from '../../storage/redis.js';
 import { Dispatcher } from './dispatcher.js';
-import { Executor, type Authenticator } from './executor.js';
+import { within } from '../within.js';
+import { Executor, type Authenticator, type TaskObserver } from './executor.js';
 import { HeldTasks } from './held.js';
 import { Keys } from './keys.js';
-import { LeaseManager } from './leases.js';
+import { LeaseManager, type LeaseState } from './leases.js';
 import { OutcomeWriter } from './outcomes.js';
 import { DEFAULT_PARTITIONS } from './partition.js';
 import { PartitionTable, serving, type Part } from './partitions.js';
@@ -69,6 +70,8 @@ export interface IngressOptions {
   deadLetters?: Partial<DeadLetterRetention>;
   /** Verifies each task's credential and request MAC before it runs (auth on); see Executor. */
   authenticate?: Authenticator;
+  /** Told about every attempt that ends (type, outcome, timings): the node's metrics. */
+  observe?: TaskObserver;
   /** Handler timeout when a task sets none. Default 30 s. */
   defaultTimeoutMs?: number;
   retry?: RetryPolicy;
@@ -108,6 +111,8 @@ export interface Ingress {
   epochOf(p: number): number | undefined;
   liveNodes(): string[];
   stats(): IngressStats;
+  /** The leases (LeaseState), plus `claiming`: partitions taken whose pending entries are still being claimed. */
+  leaseState(): LeaseState & { claiming: number };
 }
 
 
@@ -180,6 +185,13 @@ class IngressImpl implements Ingress {
     return { ...this.counters, inFlight: this.dispatcher?.active ?? 0, held: this.held.size };
   }
 
+  leaseState(): LeaseState & { claiming: number } {
+    let claiming = 0;
+    for (const part of this.table.all()) if (part.status === 'claiming') claiming++;
+    const none: LeaseState = { rounds: 0, target: 0, owned: 0, draining: 0, nodes: 0, renewFailures: { refused: 0, error: 0, expired: 0 } };
+    return { ...(this.leases ? this.leases.state() : none), claiming };
+  }
+
   /** Builds the units over the node's two connections (commands, and wake-up subscriptions). */
   private wire(): void {
     const o = this.opts;
@@ -193,7 +205,7 @@ class IngressImpl implements Ingress {
       pump();
     });
     const outcomes = new OutcomeWriter(store, resultTtlMs, this.retention, o.retry ?? DEFAULT_RETRY, this.counters, this.log, (part, next, delay) => this.promoter.armBy(part, next, delay));
-    this.executor = new Executor(this.handlers, o.dispatch, outcomes, o.authenticate);
+    this.executor = new Executor(this.handlers, o.dispatch, outcomes, o.authenticate, o.observe);
     this.reader = new Reader(
       store,
       this.table,
@@ -260,7 +272,7 @@ class IngressImpl implements Ingress {
     this.executor.stop();
     await this.leases.stop();
     for (const part of [...this.table.all()]) this.close(part);
-    await withTimeout(this.leases.releaseAll(), 2000).catch((e: unknown) => this.log.warn('lease release on stop failed', { error: String(e) }));
+    await within(this.leases.releaseAll(), 2000).catch((e: unknown) => this.log.warn('lease release on stop failed', { error: String(e) }));
     await Promise.all([closeConnection(this.sub), closeConnection(this.conn)]);
     this.log.info('ingress stopped', this.counters);
   }
@@ -382,18 +394,3 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const t = setTimeout(() => reject(new HwayError('E_TIMEOUT', `timed out after ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(t);
-        reject(e);
-      },
-    );
-  });
-}

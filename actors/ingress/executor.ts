@@ -1,7 +1,7 @@
 // Runs one attempt of a task: finds its handler, builds the Task it sees, enforces its timeout, and
 // hands the outcome to the OutcomeWriter. Invariant: an attempt ends exactly once (a value, an
 // error or a timeout), and its key stays taken until a timed-out handler has really returned.
-import { HwayError } from '../../errors.js';
+import { HwayError, isHwayError, type ErrorCode } from '../../errors.js';
 import { signOutcome } from '../credential.js';
 import type { Entry } from './held.js';
 import { PRIORITIES } from './keys.js';
@@ -19,6 +19,26 @@ export interface Verified {
  * asked, or rejects (E_UNAUTHORIZED, permanent). Without one, tasks run unauthenticated.
  */
 export type Authenticator = (e: Entry) => Promise<Verified>;
+
+/**
+ * One attempt as metrics see it (actors/http/metrics.ts): no payload, key or account, only what a
+ * bounded label or a latency can be made of. Times are ms since the epoch; `enqueuedAt` is Redis's clock.
+ */
+export interface TaskObservation {
+  type: string;
+  /** A handler is registered for `type` (else the type is whatever a producer wrote: unbounded). */
+  registered: boolean;
+  /** 'ok', or the code the attempt failed with (what the producer is told). */
+  outcome: 'ok' | ErrorCode;
+  attempt: number;
+  enqueuedAt: number;
+  startedAt: number;
+  /** When the handler settled (or failed before it ran), before the outcome is written. */
+  endedAt: number;
+}
+
+/** Told about every attempt that ends; must not throw (a throw is ignored). */
+export type TaskObserver = (o: TaskObservation) => void;
 
 const TIMEOUT_SWEEP_MS = 20;
 
@@ -46,6 +66,7 @@ export class Executor {
     private readonly dispatch: Handler | undefined,
     private readonly outcomes: OutcomeWriter,
     private readonly authenticate?: Authenticator,
+    private readonly observe?: TaskObserver,
   ) {}
 
   /** Timeouts of all attempts are enforced by one timer, not one per task. */
@@ -79,6 +100,7 @@ export class Executor {
   }
 
   private async execute(e: Entry, attempt: Attempt, freeSlot: () => void): Promise<void> {
+    const startedAt = Date.now();
     let value: unknown;
     let failure: unknown;
     let ok = false;
@@ -106,6 +128,7 @@ export class Executor {
       attempt.onTimeout = undefined;
       failure = err;
     }
+    const endedAt = Date.now();
     if (ok) {
       let envelope: string | undefined;
       try {
@@ -115,17 +138,30 @@ export class Executor {
       }
       if (envelope !== undefined) {
         if (verified) envelope = signOutcome(verified.requestKey, e.id, envelope);
+        this.report(e, 'ok', startedAt, endedAt);
         const stored = this.outcomes.complete(e, envelope);
         freeSlot();
         await stored;
         return;
       }
     }
+    // The code outcomes.ts stores for this failure.
+    this.report(e, isHwayError(failure) ? failure.code : 'E_TASK_FAILED', startedAt, endedAt);
     await this.outcomes.fail(e, failure, verified?.requestKey);
     // A timed-out handler may still be running: keep its key (and slot) until it really stops, so
     // that a key never has two handlers running at once.
     if (run) await run.then(noop, noop);
     freeSlot();
+  }
+
+  private report(e: Entry, outcome: TaskObservation['outcome'], startedAt: number, endedAt: number): void {
+    if (!this.observe) return;
+    const type = e.type ?? '';
+    try {
+      this.observe({ type, registered: this.handlers.has(type), outcome, attempt: e.attempt, enqueuedAt: e.enqueuedAt, startedAt, endedAt });
+    } catch {
+      // metrics must never change how a task ends
+    }
   }
 
   private sweepTimeouts(): void {

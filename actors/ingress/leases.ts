@@ -18,6 +18,25 @@ export interface LeaseHooks {
   tick(): void;
 }
 
+/**
+ * Where this node's leases stand, for readiness and metrics (actors/http/): settled when the first
+ * round is done, it holds its share and hands nothing over (see actors/http/health.ts).
+ */
+export interface LeaseState {
+  /** Lease rounds (heartbeat, renew, rebalance) completed since start. */
+  rounds: number;
+  /** This node's share at the last round: floor or ceil of P / live nodes. */
+  target: number;
+  /** Held and not being given up. */
+  owned: number;
+  /** Being given up: draining their in-flight tasks before release. */
+  draining: number;
+  /** Live nodes at the last round, this one included. */
+  nodes: number;
+  /** Partitions whose renewal failed: refused (taken over), error (a script error), expired (not renewed in time). */
+  renewFailures: { refused: number; error: number; expired: number };
+}
+
 interface Lease {
   epoch: number;
   value: string;
@@ -40,6 +59,9 @@ export class LeaseManager {
   private frozen = false;
   private members: string[] = [];
   private readonly store: LeaseStore;
+  private rounds = 0;
+  private target = 0;
+  private readonly renewFailures = { refused: 0, error: 0, expired: 0 };
 
   constructor(
     conn: Redis,
@@ -71,12 +93,19 @@ export class LeaseManager {
     return [...this.members];
   }
 
+  state(): LeaseState {
+    let draining = 0;
+    for (const l of this.leases.values()) if (l.draining) draining++;
+    return { rounds: this.rounds, target: this.target, owned: this.leases.size - draining, draining, nodes: this.members.length, renewFailures: { ...this.renewFailures } };
+  }
+
   private onTimer(): void {
     // Checked even when Redis hangs: a lease we could not renew in time may already be someone else's.
     const now = Date.now();
     for (const [p, l] of this.leases) {
       if (now > l.validUntil) {
         this.log.warn('lease not renewed in time, giving partition up', { partition: p });
+        this.renewFailures.expired++;
         this.leases.delete(p);
         this.hooks.lost(p);
       }
@@ -106,6 +135,7 @@ export class LeaseManager {
     await this.renew(sentAt);
     if (this.stopped || this.frozen) return;
     const target = targetFor(this.partitions, members.length, members.indexOf(this.nodeId));
+    this.target = target;
     const held = this.owned();
     if (held.length > target) {
       // Give up the highest-numbered extras; a joining node picks them up once released.
@@ -113,6 +143,7 @@ export class LeaseManager {
     } else if (held.length < target) {
       await this.acquire(target - held.length);
     }
+    this.rounds++;
     this.hooks.tick();
   }
 
@@ -123,7 +154,10 @@ export class LeaseManager {
     sent.forEach(({ p, value }, i) => {
       const ok = res[i] ?? new Error('no reply');
       const l = this.leases.get(p);
-      if (ok instanceof Error) return;
+      if (ok instanceof Error) {
+        this.renewFailures.error++;
+        return;
+      }
       if (!l || l.value !== value) {
         // Renewed a lease we had already given up locally: hand it back.
         if (ok) void this.store.release(p, value).catch(() => {});
@@ -133,6 +167,7 @@ export class LeaseManager {
         l.validUntil = sentAt + this.leaseMs;
       } else {
         this.log.warn('lease lost', { partition: p, epoch: l.epoch });
+        this.renewFailures.refused++;
         this.leases.delete(p);
         this.hooks.lost(p);
       }

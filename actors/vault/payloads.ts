@@ -4,9 +4,10 @@
 import { createHash } from 'node:crypto';
 import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError } from '../../errors.js';
+import { isScheme, SCHEMES, type Scheme } from '../chains/names.js';
 import { isSealedSecret } from '../credential.js';
 
-export const VAULT_TASKS = ['vault:generate', 'vault:sign', 'vault:verify', 'vault:refresh', 'vault:export', 'vault:import', 'vault:info', 'vault:delete'] as const;
+export const VAULT_TASKS = ['vault:generate', 'vault:sign', 'vault:verify', 'vault:refresh', 'vault:export', 'vault:import', 'vault:info', 'vault:delete', 'vault:sign-as'] as const;
 export type VaultTaskType = (typeof VAULT_TASKS)[number];
 
 /** Vault ids are also actor names and Redis key parts: a conservative alphabet. */
@@ -24,6 +25,8 @@ export interface ExportPayload { vaultId: string; password: string }
 export interface ImportPayload { vaultId: string; cid: string; password: string }
 export interface InfoPayload { vaultId: string }
 export interface DeletePayload { vaultId: string }
+/** A chain-native signature: the scheme and its input, which actors/chains checks (in tasks.ts). */
+export interface SignAsPayload { vaultId: string; scheme: Scheme; input: unknown }
 
 function bad(message: string): never {
   throw new HwayError('E_BAD_PAYLOAD', message, { permanent: true });
@@ -117,4 +120,11 @@ export const parse = {
   },
   'vault:info': (p: unknown): InfoPayload => ({ vaultId: vaultId(object(p)) }),
   'vault:delete': (p: unknown): DeletePayload => ({ vaultId: vaultId(object(p)) }),
+  'vault:sign-as': (p: unknown): SignAsPayload => {
+    const o = object(p);
+    const id = vaultId(o);
+    if (!isScheme(o.scheme)) bad(`scheme must be one of ${SCHEMES.join(', ')}`);
+    if (o.input === undefined) bad('input is required');
+    return { vaultId: id, scheme: o.scheme, input: o.input };
+  },
 } satisfies Record<VaultTaskType, (p: unknown, open?: OpenSecret) => unknown>;

@@ -3,6 +3,7 @@
 // membership, so that other nodes take its partitions at once rather than after lease expiry.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseHttpAddress, type HttpOptions } from '../../actors/http/options.js';
 import { setDefaultLogLevel } from '../../log.js';
 import { preflight } from '../../storage/redis-preflight.js';
 import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, PREFLIGHT_MS, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
@@ -20,6 +21,8 @@ const FLAGS = {
   'insecure-no-auth': { type: 'boolean', env: 'HWAY_INSECURE_NO_AUTH', desc: 'run without auth: every producer reaches every vault (only for a Redis nobody else reaches)' },
   'dead-letters-max': { type: 'number', env: 'HWAY_DEAD_LETTERS_MAX', default: 10_000, arg: 'N', desc: 'dead letters kept per partition (the oldest go first)' },
   'dead-letters-days': { type: 'number', env: 'HWAY_DEAD_LETTERS_DAYS', default: 90, arg: 'D', desc: 'days a dead letter is kept' },
+  'audit-retention-days': { type: 'number', env: 'HWAY_AUDIT_RETENTION_DAYS', default: 365, arg: 'D', desc: 'days audit entries are kept (auth on; see hway audit)' },
+  http: { type: 'string', env: 'HWAY_HTTP', arg: 'HOST:PORT', desc: 'serve /metrics, /healthz, /readyz here (off by default; HOST defaults to 127.0.0.1, port 0 picks one; no auth)' },
 } as const;
 
 const help = `hway start [flags]
@@ -36,6 +39,9 @@ node depends on it. Auth is on: producers and wallets need tokens (hway token is
 token secret (HWAY_TOKEN_SECRET, else <data-dir>/token.secret, created on first start, mode 0600;
 every node of a cluster needs the same one). --insecure-no-auth runs without. The node also runs
 the signer gateway (wallets connect to it; the node's own vaults sign by address too).
+--http HOST:PORT serves Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz:
+200, or 503 with reasons) without auth: keep it on loopback (the default host) or a private network;
+--http 0.0.0.0:PORT shows them to anyone who reaches the port.
 
 flags:
 ${flagHelp(FLAGS, 'print {"ready":true,"nodeId","multiaddrs",…} on stdout once serving')}`;
@@ -59,6 +65,16 @@ export const command: Command = {
     const deadDays = flags['dead-letters-days'] ?? 90;
     if (!Number.isInteger(deadMax) || deadMax < 1) throw new UsageError('--dead-letters-max must be a positive integer');
     if (!(deadDays > 0)) throw new UsageError('--dead-letters-days must be more than 0');
+    const auditDays = flags['audit-retention-days'] ?? 365;
+    if (!(auditDays > 0)) throw new UsageError('--audit-retention-days must be more than 0');
+    let http: HttpOptions | undefined;
+    if (flags.http !== undefined) {
+      try {
+        http = parseHttpAddress(flags.http);
+      } catch (e) {
+        throw new UsageError(`--http: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     const dataDir = resolve(flags['data-dir'] ?? './.hway');
     const keyFile = resolve(flags['master-key-file'] ?? join(dataDir, 'master.key'));
     const keyFromEnv = (io.env.HWAY_MASTER_KEY ?? '').trim() !== '';
@@ -90,11 +106,13 @@ export const command: Command = {
       masterKeyFile: keyFile,
       createMasterKey: true,
       deadLetters: { max: deadMax, maxAgeMs: Math.round(deadDays * 24 * 3600 * 1000) },
+      audit: { retentionDays: auditDays },
       ...(insecure ? { insecure: true } : { tokenSecretFile: secretFile, createTokenSecret: true }),
       env: io.env,
       ...(nodeId === undefined ? {} : { nodeId }),
       ...(listen.length || peers.length ? { ipfs: { ...(listen.length ? { listen } : {}), ...(peers.length ? { peers } : {}) } } : {}),
       ...(flags['no-gateway'] ? { gateway: false as const } : {}),
+      ...(http === undefined ? {} : { http }),
     });
 
     // node.stop() stops the gateway first (no new requests for the vaults), then drains its tasks.
@@ -139,10 +157,11 @@ export const command: Command = {
       process.stderr.write(`hway: created token secret file ${secretFile} (mode 0600): issue tokens with hway token issue --data-dir ${dataDir}\n`);
     }
     const multiaddrs = listen.length ? (await node.ipfs()).multiaddrs() : [];
-    const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs };
+    const httpUrl = http === undefined ? undefined : (await node.stats()).http?.url;
+    const ready = { ready: true, nodeId: node.nodeId, prefix, partitions, dataDir, multiaddrs, ...(httpUrl === undefined ? {} : { http: httpUrl }) };
     if (io.json) io.out(ready, '');
     process.stderr.write(
-      `hway: node ${node.nodeId} serving prefix "${prefix}" (${partitions} partitions, data ${dataDir}${gateway ? ', signer gateway' : ''})${multiaddrs.length ? `, IPFS ${multiaddrs.join(' ')}` : ''}; Ctrl-C stops it\n`,
+      `hway: node ${node.nodeId} serving prefix "${prefix}" (${partitions} partitions, data ${dataDir}${gateway ? ', signer gateway' : ''})${multiaddrs.length ? `, IPFS ${multiaddrs.join(' ')}` : ''}${httpUrl === undefined ? '' : `, metrics and health on ${httpUrl}`}; Ctrl-C stops it\n`,
     );
     return stopped;
   },

@@ -33,7 +33,7 @@ operations:
 flags:
 ${flagHelp(FLAGS)}`;
 
-function secretOf(file: string | undefined, env: NodeJS.ProcessEnv, dataDir: string): string {
+export function secretOf(file: string | undefined, env: NodeJS.ProcessEnv, dataDir: string): string {
   if (file !== undefined) {
     try {
       return readFileSync(file, 'utf8').trim();

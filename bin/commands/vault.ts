@@ -3,6 +3,9 @@
 // E_BAD_PAYLOAD, like it would for any producer); the CLI only checks its own command line, and an
 // export password's length (E_WEAK_PASSWORD, as the client and the node would) before anything is sent.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { HwayError } from '../../errors.js';
+import { isScheme, SCHEMES, type Scheme } from '../../actors/chains/names.js';
 import type { HwayClient } from '../../actors/client.js';
 import { checkExportPassword, MIN_EXPORT_PASSWORD, type HashName } from '../../actors/vault/payloads.js';
 import { CLIENT_FLAGS, flagHelp, openClient, parseFlags, positionals, readPassword, UsageError, type Command, type Io } from '../cli.js';
@@ -12,13 +15,29 @@ const PASSWORD_FLAG = { 'password-file': { type: 'string', arg: 'F', desc: 'read
 const GENERATE_FLAG = {
   'generate-password': { type: 'boolean', desc: 'export: use a new random 128-bit password (22 characters, base64url) and print it once' },
 } as const;
-const ALL_FLAGS = { ...CLIENT_FLAGS, ...HASH_FLAG, ...PASSWORD_FLAG, ...GENERATE_FLAG };
+const SIGN_AS_FLAGS = {
+  scheme: { type: 'string', arg: 'S', desc: `sign-as: ${SCHEMES.join(', ')}` },
+  'input-file': { type: 'string', arg: 'F', desc: 'sign-as: the JSON input (a message, typed data, transaction or Filecoin message); - for standard input' },
+} as const;
+const ALL_FLAGS = { ...CLIENT_FLAGS, ...HASH_FLAG, ...PASSWORD_FLAG, ...GENERATE_FLAG, ...SIGN_AS_FLAGS };
 
 const help = `hway vault <operation> [arguments] [flags]
 
 operations:
   generate <vaultId>                         create a vault: {"vaultId","publicKey","addresses":{"eth","fil"}}
   sign <vaultId> <hex> [--hash H]            sign: {"signature","recovery"} (64-byte r||s hex, low-S; recovery 0-3)
+  sign-as <vaultId> --scheme S --input-file F
+                                             chain-native signing; F holds the JSON input (- : stdin):
+                                               eth-personal {"message":"text"} or {"raw":"0x…"} -> {"signature"}
+                                               eth-typed    an eth_signTypedData_v4 document -> {"signature"}
+                                                            (65-byte r||s||v hex, v = 27/28)
+                                               eth-tx       {"chainId","nonce","to","value","gas",
+                                                            "maxFeePerGas","maxPriorityFeePerGas"|"gasPrice",…}
+                                                            -> {"serialized","hash"}
+                                               fil-message  a Lotus JSON message {"To","From","Nonce","Value",
+                                                            "GasLimit","GasFeeCap","GasPremium","Method","Params"}
+                                                            -> {"message","signature":{"Type":1,"Data"},"cid",
+                                                            "signedCid","signedMessage"}
   verify <publicKey> <hex> <signature> [--hash H]
                                              verify: {"valid":true|false}; exits 0 either way once the check
                                              ran (read "valid"), non-zero only when it could not run
@@ -44,6 +63,7 @@ ${flagHelp(ALL_FLAGS)}
 examples:
   hway vault generate alice
   hway vault sign alice 68656c6c6f --hash sha256 --json
+  hway vault sign-as alice --scheme eth-tx --input-file tx.json --json
   echo 'correct horse battery staple' | hway vault export alice
   hway vault export alice --generate-password --json > alice-export.json   # keep that file secret
   hway vault import bafk... alice-copy --password-file ./pw.txt`;
@@ -53,6 +73,28 @@ type Op = (c: HwayClient, args: string[], f: ReturnType<typeof parseFlags<typeof
 function hashOf(h: string | undefined): HashName {
   if (h === 'none' || h === 'sha256' || h === 'keccak256') return h;
   throw new UsageError(`--hash must be none, sha256 or keccak256, not "${h}"`);
+}
+
+function schemeOf(s: string | undefined): Scheme {
+  if (s === undefined) throw new UsageError(`--scheme is required: one of ${SCHEMES.join(', ')}`);
+  if (!isScheme(s)) throw new UsageError(`--scheme must be one of ${SCHEMES.join(', ')}, not "${s}"`);
+  return s;
+}
+
+/** The JSON document of --input-file (- or absent: standard input). */
+function readInput(file: string | undefined): unknown {
+  if (file === undefined) throw new UsageError('--input-file F is required (a JSON file; - reads standard input)');
+  let text: string;
+  try {
+    text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (e) {
+    throw new HwayError('E_BAD_INPUT', `cannot read input file ${file} (${(e as { code?: string }).code ?? 'error'})`, { permanent: true });
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new HwayError('E_BAD_INPUT', `input file ${file} is not JSON: ${(e as Error).message}`, { permanent: true });
+  }
 }
 
 const ops: Record<string, { args: string[]; flags: Array<keyof typeof ALL_FLAGS>; run: Op }> = {
@@ -70,6 +112,19 @@ const ops: Record<string, { args: string[]; flags: Array<keyof typeof ALL_FLAGS>
     run: async (c, [id, hex], f, io) => {
       const s = await c.vault.sign(id!, hex!, { hash: hashOf(f.hash) });
       io.out({ signature: s.signature, recovery: s.recovery }, `signature  ${s.signature}\nrecovery   ${s.recovery}`);
+    },
+  },
+  'sign-as': {
+    args: ['vaultId'],
+    flags: ['scheme', 'input-file'],
+    run: async (c, [id], f, io) => {
+      const scheme = schemeOf(f.scheme);
+      const input = readInput(f['input-file']);
+      const r = await c.vault.signAs<Record<string, unknown>>(id!, scheme, input);
+      const text = Object.entries(r)
+        .map(([k, v]) => `${k.padEnd(13)}${typeof v === 'string' ? v : JSON.stringify(v)}`)
+        .join('\n');
+      io.out(r, text);
     },
   },
   verify: {
@@ -150,7 +205,7 @@ const COMMON = Object.keys(CLIENT_FLAGS);
 
 export const command: Command = {
   name: 'vault',
-  summary: 'generate, sign, verify, refresh, export, import, info, delete a vault',
+  summary: 'generate, sign, sign-as, verify, refresh, export, import, info, delete a vault',
   help,
   async run(argv: string[], io: Io): Promise<number> {
     const [opName, ...rest] = argv;
@@ -162,6 +217,7 @@ export const command: Command = {
     const { flags, args } = parseFlags(rest, allowed, io.env);
     positionals(args, op.args);
     if (op.flags.includes('hash')) hashOf(flags.hash);
+    if (op.flags.includes('scheme')) schemeOf(flags.scheme);
     if (flags['generate-password'] && flags['password-file'] !== undefined) {
       throw new UsageError('--generate-password and --password-file exclude each other');
     }

@@ -1,0 +1,38 @@
+// The node's HTTP endpoint, as configured: `createNode({ http: { host, port } })` or `hway start --http
+// HOST:PORT`. Kept apart from server.ts: NodeOptions refers to these types, and neither the package's
+// public declarations nor a node without the endpoint should load fastify or prom-client.
+import { HwayError } from '../../errors.js';
+
+/**
+ * Off unless given. /metrics, /healthz and /readyz have no auth, which is acceptable only because the
+ * default host is loopback: `host: '0.0.0.0'` (or any routable address) shows them to the network.
+ * They carry no secret, no vault id and no account; labels are task types, outcome codes, priorities.
+ */
+export interface HttpOptions {
+  /** Address to listen on. Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** TCP port; 0 picks a free one (the bound address is in `node.stats().http.url`). */
+  port: number;
+}
+
+export const DEFAULT_HTTP_HOST = '127.0.0.1';
+
+/**
+ * Parses `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT` (the --http flag and HWAY_HTTP); a missing host
+ * is loopback. E_BAD_INPUT (permanent) when it is none of these.
+ */
+export function parseHttpAddress(text: string): Required<HttpOptions> {
+  const s = text.trim();
+  const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]*)):)?(\d{1,5})$/.exec(s);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !(port >= 0 && port < 65536)) {
+    throw new HwayError('E_BAD_INPUT', `bad HTTP address "${text}": expected HOST:PORT (e.g. 127.0.0.1:9464; port 0 picks a free one)`, { permanent: true });
+  }
+  const host = m[1] ?? (m[2] || DEFAULT_HTTP_HOST);
+  return { host, port };
+}
+
+/** The URL of a bound address (IPv6 in brackets). */
+export function httpUrl(host: string, port: number): string {
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

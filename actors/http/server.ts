@@ -1,0 +1,71 @@
+// The node's HTTP endpoint (fastify): /metrics (Prometheus text format), /healthz (the process is alive)
+// and /readyz (200 when ready, else 503 with the reasons; see health.ts).
+//
+// No auth: these three show counts and states, never a secret, vault id, address or account, and the
+// endpoint listens on loopback unless told otherwise. Listening on another address (`--http
+// 0.0.0.0:PORT`) shows them to whoever reaches it; the node says so in its log.
+//
+// The node opens it at the beginning of start(), so that an orchestrator sees the process alive and not
+// ready (NOT_STARTED, ENCLAVE_NOT_LOADED) while it starts, and closes it at the end of stop(), so that a
+// draining node answers STOPPING and can still be scraped.
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { HwayError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { TaskObserver } from '../ingress/executor.js';
+import { NodeMetrics } from './metrics.js';
+import { DEFAULT_HTTP_HOST, httpUrl, type HttpOptions } from './options.js';
+import type { NodeView } from './view.js';
+
+export interface HttpEndpoint {
+  /** Where it listens, e.g. http://127.0.0.1:9464 (the port the system gave for port 0). */
+  readonly url: string;
+  /** For the ingress executor: per-task counts and latencies. */
+  readonly observeTask: TaskObserver;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
+
+export async function openHttpEndpoint(opts: HttpOptions, view: NodeView, log: Logger): Promise<HttpEndpoint> {
+  const host = opts.host ?? DEFAULT_HTTP_HOST;
+  const metrics = new NodeMetrics(view);
+  // Closing must not wait for a scraper's keep-alive connection.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
+
+  app.get('/healthz', async (_req, reply) => {
+    void reply.header('cache-control', 'no-store');
+    return { status: 'ok' };
+  });
+
+  app.get('/readyz', async (_req, reply) => {
+    const r = await metrics.readiness();
+    void reply.header('cache-control', 'no-store').code(r.ready ? 200 : 503);
+    return r.ready ? { status: 'ok' } : { status: 'unavailable', reasons: r.reasons };
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    const body = await metrics.render();
+    void reply.header('content-type', metrics.contentType).header('cache-control', 'no-store');
+    return body;
+  });
+
+  try {
+    await app.listen({ host, port: opts.port });
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw new HwayError('E_BAD_INPUT', `the HTTP endpoint cannot listen on ${httpUrl(host, opts.port)}: ${e instanceof Error ? e.message : String(e)}`, { permanent: true, cause: e });
+  }
+  const url = httpUrl(host, (app.server.address() as AddressInfo).port);
+  log.info('http endpoint listening', { url, paths: ['/metrics', '/healthz', '/readyz'] });
+  if (!LOOPBACK.test(host)) log.warn('http endpoint is not on loopback: /metrics, /healthz and /readyz answer anyone who reaches it, without auth', { url });
+
+  return {
+    url,
+    observeTask: metrics.observeTask,
+    close: async () => {
+      await app.close();
+      log.info('http endpoint closed', { url });
+    },
+  };
+}
