@@ -3,8 +3,8 @@
 // enqueue that failed that way may or may not have landed, so retry it with the same task id.
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { decodeJwt } from 'jose';
-import { openOutcome, parseCredential, signTask, type Credential } from '../credential.js';
+import { parseCredential, signTask } from '../credential.js';
+import { decodeOutcome, signerOf, type Signer } from './request-auth.js';
 import { HwayError, type ErrorCode } from '../../errors.js';
 import { logger as makeLogger, type Logger } from '../../log.js';
 import { defineScripts, type Durability } from '../../storage/scripts.js';
@@ -13,7 +13,7 @@ import { Keys, PRIORITIES, type Priority } from './keys.js';
 import { DEFAULT_PARTITIONS, partitionOf } from './partition.js';
 import { backoff, closeConnection, connect, isConnectionError, unavailable, whenReady, subscribeWhenReady, type RedisSource } from '../../storage/redis.js';
 import { DEFAULT_MAX_RETRIES } from './retry.js';
-import { TASK_ID_RE, toOutcome, type CallOptions, type EnqueueOptions, type Envelope, type TaskOutcome } from './task.js';
+import { TASK_ID_RE, type CallOptions, type EnqueueOptions, type TaskOutcome } from './task.js';
 
 export interface IngressClientOptions {
   redis?: RedisSource;
@@ -39,22 +39,6 @@ export interface IngressClientOptions {
   token?: string;
   /** Default lifetime of a request (ms); see EnqueueOptions.requestTtlMs. Default 1 h. */
   requestTtlMs?: number;
-}
-
-/** A credential with its token's expiry (ms), decoded once. */
-interface Signer {
-  cred: Credential;
-  expMs: number;
-}
-
-function signerOf(cred: Credential): Signer {
-  let exp: unknown;
-  try {
-    exp = decodeJwt(cred.jwt).exp;
-  } catch {
-    throw new HwayError('E_UNAUTHORIZED', 'the credential\'s token is malformed', { permanent: true });
-  }
-  return { cred, expMs: typeof exp === 'number' ? exp * 1000 : Number.MAX_SAFE_INTEGER };
 }
 
 export interface EnqueueItem {
@@ -404,27 +388,6 @@ export class IngressClient {
       await new Promise((r) => setTimeout(r, delay));
     }
   }
-}
-
-/**
- * An outcome as stored or published. With a request key it must carry the node's MAC for this task
- * (E_FORGED_OUTCOME otherwise); the one exception is an unauthenticated E_UNAUTHORIZED, which a node
- * answers when it could not verify the request at all: believing it gives a forger nothing but the
- * denial of service it could cause anyway.
- */
-function decodeOutcome(taskId: string, raw: string, rk: Uint8Array | undefined): TaskOutcome {
-  if (rk === undefined) return toOutcome(JSON.parse(raw) as Envelope);
-  const envelope = openOutcome(rk, taskId, raw);
-  if (envelope !== null) return toOutcome(JSON.parse(envelope) as Envelope);
-  let plain: unknown;
-  try {
-    plain = JSON.parse(raw);
-  } catch {
-    plain = null;
-  }
-  const env = plain as { a?: unknown; ok?: unknown; e?: { code?: unknown } } | null;
-  if (env !== null && env.a === undefined && env.ok === 0 && env.e?.code === 'E_UNAUTHORIZED') return toOutcome(env as Envelope);
-  throw new HwayError('E_FORGED_OUTCOME', `the outcome of task ${taskId} is not authenticated by a node (forged or swapped in Redis)`, { permanent: true });
 }
 
 export type { ErrorCode };
