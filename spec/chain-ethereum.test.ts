@@ -12,8 +12,8 @@ import ganache from 'ganache';
 import { keccak256, recoverTransactionAddress, verifyMessage, verifyTypedData, type Hex } from 'viem';
 import type { HwayClient } from '../actors/client.js';
 import { TokenService } from '../actors/gateway/tokens.js';
-import { HwayError } from '../errors.js';
 import { hway, quietLogger, WAIT } from './helpers/cli.js';
+import { refusal } from './helpers/errors.js';
 import { REDIS, redisEnv, testCluster } from './helpers/node.js';
 
 const cluster = testCluster('chain-eth');
@@ -39,17 +39,6 @@ afterAll(async () => {
   await provider.disconnect();
   await cluster.cleanup();
 });
-
-/** The error a promise rejects with (its code and message), or a failure when it resolves. */
-async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof HwayError) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a refusal, got a result');
-}
 
 // The example of EIP-712 itself.
 const mail = {

@@ -13,8 +13,8 @@ import { createRequire } from 'node:module';
 import type { HwayClient } from '../actors/client.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { filAddress } from '../enclaves/addresses.js';
-import { HwayError } from '../errors.js';
 import { quietLogger } from './helpers/cli.js';
+import { refusal } from './helpers/errors.js';
 import { REDIS, testCluster } from './helpers/node.js';
 
 // @zondax/filecoin-signing-tools (its Rust signer compiled to WASM) ships no type declarations.
@@ -43,16 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster.cleanup();
 });
-
-async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof HwayError) return { code: e.code, message: e.message };
-    throw e;
-  }
-  throw new Error('expected a refusal, got a result');
-}
 
 /** A second key's f1 address, as a recipient. */
 const recipient = zondax.keyRecover(randomBytes(32).toString('base64'), false).address;

@@ -69,12 +69,13 @@ export const command: Command = {
       const store = new AuditStore(conn, prefix);
       const accounts = flags.account !== undefined ? [flags.account] : await store.accounts();
       const reports: AccountReport[] = [];
+      const keys = tokens?.auditKeys().all;
       for (const account of accounts) {
         const stored: StoredEntry[] = await store.read(account, since);
         // Verification needs the entry before `since` as the anchor; it reads the whole stream.
-        const broken = tokens === undefined ? null : verifyChain(since > 0 ? await store.read(account) : stored, tokens.auditKeys().all);
+        const broken = keys === undefined ? null : verifyChain(since > 0 ? await store.read(account) : stored, keys);
         const entries = stored.map((s) => ({ id: s.id, ...(safeParse(s.e) as AuditEntry) }));
-        reports.push({ account, entries, verified: tokens === undefined ? null : broken === null, broken });
+        reports.push({ account, entries, verified: keys === undefined ? null : broken === null, broken });
       }
       const rows = reports.flatMap((r) => r.entries.map((e) => [new Date(e.ts).toISOString(), e.account, e.op, e.target, e.outcome, e.jti, e.node, e.task]));
       const lines = [rows.length === 0 ? 'no audit entries' : table([['time', 'account', 'op', 'vault/address', 'outcome', 'token', 'node', 'task'], ...rows])];
