@@ -14,6 +14,7 @@ const dist = join(root, 'dist');
 const ASSETS = [
   ['storage/lua', (f) => f.endsWith('.lua')],
   ['enclaves', (f) => f === 'vault.wasm' || f === 'vault-kdf.wasm' || f === 'pool-worker.mjs' || f === 'quiet-wasi.mjs' || f === 'quiet-wasi.d.mts'],
+  ['actors/http/page/assets', (f) => /\.(html|js|css|svg)$/.test(f)],
 ];
 
 rmSync(dist, { recursive: true, force: true });

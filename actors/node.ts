@@ -31,6 +31,8 @@ import { startSystem, stopActor, type SystemRef } from './system.js';
 import { VAULT_TASKS } from './vault/payloads.js';
 import { vaultSigners } from './vault/signers.js';
 import { AuditLog } from './audit/audit-log.js';
+import { startStatsPublisher, type StatsPublisher } from './inspect/stats-publisher.js';
+import { TaskCounts } from './inspect/stats-record.js';
 import type { AuditFields } from './audit/entry.js';
 import { AuditStore } from '../storage/audit-store.js';
 import { vaultHandlers, type Authorize } from './vault/tasks.js';
@@ -93,7 +95,7 @@ export interface NodeOptions {
    */
   insecure?: boolean;
   /** The signer gateway on this node (default on); `false` turns it off. */
-  gateway?: false | Omit<GatewayOptions, 'redis' | 'nodeId' | 'prefix' | 'tokens' | 'tokenSecret' | 'vaultSigners'>;
+  gateway?: false | Omit<GatewayOptions, 'redis' | 'nodeId' | 'prefix' | 'system' | 'tokens' | 'tokenSecret' | 'vaultSigners'>;
   /** Replaces the token check of vault tasks (tests, embedding services with their own auth). */
   authorize?: Authorize;
   /**
@@ -202,6 +204,9 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
   let phase: NodePhase = 'stopped';
   let enclaveOpen = false;
   let http: HttpEndpoint | undefined;
+  // Tasks by type and enclave health, published for `hway status` and the cluster page (actors/inspect/).
+  const taskCounts = new TaskCounts();
+  let statsPublisher: StatsPublisher | undefined;
   let redisReadies = 0;
   redis.on('ready', () => redisReadies++);
   const view: NodeView = {
@@ -215,6 +220,10 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
     // Only while started: a stopped supervisor's actor never answers.
     vaults: () => (phase === 'started' ? supervisor?.stats() : undefined),
     gateway: () => gateway?.stats(),
+    tokens: () => tokens,
+    insecure: options.insecure === true,
+    redisSource: redisSrc,
+    partitions,
   };
 
   const openStore = (): Promise<IpfsStore> => {
@@ -372,9 +381,13 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
         ...(options.shutdownMs === undefined ? {} : { shutdownMs: options.shutdownMs }),
         ...(options.deadLetters === undefined ? {} : { deadLetters: options.deadLetters }),
         ...(tokens === undefined ? {} : { authenticate: tokenAuthenticator(tokens) }),
-        ...(http === undefined ? {} : { observe: http.observeTask }),
+        observe: (o) => {
+          taskCounts.observe(o);
+          http?.observeTask(o);
+        },
       });
       await ingress.start();
+      statsPublisher = startStatsPublisher({ redis, prefix, nodeId, source: { tasks: () => taskCounts.snapshot(), enclave: () => view.enclave() }, log: log.child({ component: 'stats' }) });
       if (options.gateway !== false) {
         // The node's vaults are signers too: in process when this node owns the vault, else through
         // vault:sign tasks (an embedder's own `authorize` sees every one of those: no in-process path then).
@@ -386,6 +399,7 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
           redis: redisSrc,
           nodeId,
           prefix,
+          system, // one actor system per node: the gateway's routers and wallet actors live in it
           ...(tokens === undefined ? {} : { tokens }),
           vaultSigners: vaultSigners(store, signerClient, tokens, local),
           ...(audit === undefined ? {} : { audit }),
@@ -415,6 +429,8 @@ export function createNode(options: NodeOptions = {}): NodeInternals {
       await enclave?.close();
       if (ipfs !== undefined) await (await ipfs.catch(() => undefined))?.close();
       ipfs = undefined;
+      await statsPublisher?.stop(); // its last record says the node left (not died)
+      statsPublisher = undefined;
       await http?.close(); // scrapable and answering STOPPING until here
       http = undefined;
       phase = 'stopped';

@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { HwayClient } from '../actors/client.js';
 import { HwayError, isHwayError, type ErrorCode } from '../errors.js';
+import { readMembers } from '../actors/inspect/members.js';
 import { checkClusterSeeds, checkNotClusterNode, checkPrefix } from '../storage/redis-preflight.js';
 import { connect, parseClusterSeeds, type ClusterConfig } from '../storage/redis.js';
 
@@ -358,16 +359,9 @@ export async function checkRedis(src: RedisTarget, ms = 1500): Promise<void> {
   r.disconnect();
 }
 
-/** Live node ids of a cluster (membership zset, score = expiry on the Redis clock). */
+/** Live node ids of a cluster (the membership, read by the inspector: actors/inspect/members.ts). */
 export async function liveNodes(r: Redis, prefix: string): Promise<Array<{ id: string; expiresInMs: number }>> {
-  const [[sec, usec], rows] = await Promise.all([r.time() as Promise<[string | number, string | number]>, r.zrange(`${prefix}:nodes`, 0, -1, 'WITHSCORES')]);
-  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-  const out: Array<{ id: string; expiresInMs: number }> = [];
-  for (let i = 0; i < rows.length; i += 2) {
-    const exp = Number(rows[i + 1]);
-    if (exp > now) out.push({ id: rows[i]!, expiresInMs: exp - now });
-  }
-  return out;
+  return (await readMembers(r, prefix)).live;
 }
 
 /**

@@ -12,7 +12,7 @@ const COMMANDS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'commands');
 /** Command modules are .ts in a git checkout (run through tsx by bin/hway) and .js in the package. */
 const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 /** The order of `hway --help`; modules not listed here follow alphabetically. */
-const ORDER = ['demo', 'start', 'cluster', 'vault', 'wallet', 'token', 'audit', 'status', 'dlq'];
+const ORDER = ['demo', 'start', 'cluster', 'vault', 'wallet', 'proof', 'token', 'audit', 'status', 'dlq'];
 
 function commandNames(): string[] {
   let files: string[] = [];

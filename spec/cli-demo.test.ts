@@ -1,10 +1,9 @@
 // `hway demo --json`: exactly one JSON object on stdout, every step ok, exit 0, and nothing left
-// behind on the machine's Redis under the demo's unique key prefix. The human output: one aligned
-// line per step and a summary, with nothing on stderr even when started as `node bin/hway`.
+// behind on the machine's Redis under the demo's unique key prefix. The human output (aligned lines, a
+// summary, nothing on stderr) is checked on the installed package, in spec/package.test.ts.
 import { expect, test } from '@jest/globals';
-import { spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { cliEnv, HWAY, hway, ROOT } from './helpers/cli.js';
+import { hway } from './helpers/cli.js';
 import { REDIS } from './helpers/node.js';
 
 interface Step {
@@ -45,21 +44,4 @@ test('hway demo --json: all steps ok, one JSON object, no keys left behind', asy
   } finally {
     redis.disconnect();
   }
-});
-
-test('hway demo, human output, started as `node bin/hway`: aligned ✓ lines, a summary, no warnings', async () => {
-  const proc = spawn(process.execPath, [HWAY, 'demo'], { cwd: ROOT, env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const code = await new Promise<number | null>((r) => proc.on('close', r));
-  expect(err).toBe(''); // no ExperimentalWarning from the enclave's WASI workers, no logs
-  expect(code).toBe(0);
-  const lines = out.trimEnd().split('\n');
-  const steps = lines.slice(0, -1);
-  for (const l of steps) expect(l).toMatch(/^✓ .{22} +\d+ ms  \S/);
-  // Aligned: the "ms" column ends at the same place on every line.
-  expect(new Set(steps.map((l) => l.indexOf(' ms  '))).size).toBe(1);
-  expect(lines.at(-1)).toMatch(new RegExp(`^✓ ${steps.length}/${steps.length} steps ok in \\d+\\.\\d s`));
 });

@@ -13,7 +13,8 @@ const FLAGS: Record<string, string[]> = {
 };
 /** Commands of the gateway's CLI, checked when the build has them. */
 const OPTIONAL: Record<string, string[]> = {
-  wallet: ['has', 'sign', 'list', '--type', '--token', '--redis', '--json'],
+  wallet: ['has', 'sign', 'list', 'run', '--type', '--key-file', '--filnet', '--token', '--redis', '--json'],
+  proof: ['list', 'connection', 'compute', '--sectors', '--rand', '--token', '--redis', '--json'],
   token: ['issue', 'revoke', 'list', '--account', '--perm', '--ttl', '--json'],
 };
 

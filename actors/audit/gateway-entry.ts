@@ -13,7 +13,7 @@ export function gatewaySignEntry(req: { id: string; args: Record<string, JsonVal
     const type = typeof meta === 'object' && meta !== null && !Array.isArray(meta) && typeof meta.type === 'string' ? meta.type : '';
     let d: Uint8Array | undefined;
     try {
-      d = knownDigest(raw, type) ?? undefined;
+      d = knownDigest(raw, type, typeof meta === 'object' && meta !== null && !Array.isArray(meta) ? meta.extra : undefined) ?? undefined;
     } catch {
       d = undefined;
     }

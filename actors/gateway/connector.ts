@@ -3,10 +3,9 @@
 // computes itself — challengeDigest(its connection id, the account, gatewayNonce, its own fresh
 // walletNonce) (frame-auth.ts) — and it refuses a gatewayNonce it has already seen, so it can never be
 // made to sign a replayable proof, nor one that proves anything for another connection.
-import { createHash } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError } from '../../errors.js';
+import { signingDigest } from '../chains/digest.js';
 import { addressesOf, parseAddress, type FilNetwork } from '../../enclaves/addresses.js';
 import { GatewayConnection, type ConnectorOptions, type Welcome } from './connection.js';
 import { challengeDigest } from './frame-auth.js';
@@ -85,19 +84,16 @@ export class WalletConnector extends GatewayConnection {
   }
 }
 
-/** Digest of `bytes` for a signing scheme: raw (already a 32-byte digest), sha256, keccak256. */
-export function digestFor(bytes: Uint8Array, meta: SignMeta): Uint8Array {
-  switch (meta.type) {
-    case 'raw':
-      if (bytes.length !== 32) throw new HwayError('E_BAD_INPUT', 'raw signing takes a 32-byte digest', { permanent: true });
-      return bytes;
-    case 'sha256':
-      return new Uint8Array(createHash('sha256').update(bytes).digest());
-    case 'keccak256':
-      return keccak_256(bytes);
-    default:
-      throw new HwayError('E_BAD_INPUT', `unsupported meta.type "${meta.type}"`, { permanent: true });
-  }
+/**
+ * Digest of `bytes` for meta.type (chains/digest.ts: raw, sha256, keccak256, eth-personal and the
+ * Venus types "venus-<MsgType>", whose "message" must be from `address` when given). E_BAD_INPUT for
+ * a type it does not know, or raw bytes that are not a 32-byte digest.
+ */
+export function digestFor(bytes: Uint8Array, meta: SignMeta, address?: string): Uint8Array {
+  const d = signingDigest(bytes, meta.type, meta.extra, address);
+  if (d !== undefined) return d;
+  if (meta.type === 'raw') throw new HwayError('E_BAD_INPUT', 'raw signing takes a 32-byte digest', { permanent: true });
+  throw new HwayError('E_BAD_INPUT', `unsupported meta.type "${meta.type}"`, { permanent: true });
 }
 
 /**
@@ -127,6 +123,6 @@ export function localKeyWallet(
   return {
     addresses,
     prove: signDigest,
-    onSign: (req) => signDigest(req.address, digestFor(req.bytes, req.meta)),
+    onSign: (req) => signDigest(req.address, digestFor(req.bytes, req.meta, req.address)),
   };
 }

@@ -49,12 +49,6 @@ export class GwKeys {
   route(kind: RouteKind, account: string, target: string): string {
     return `${this.gw}${kind}:${account}:${target}`;
   }
-  /** The parts of a route key made by route(), or undefined for any other string. */
-  parseRoute(key: string): { kind: RouteKind; account: string; target: string } | undefined {
-    if (!key.startsWith(this.gw)) return undefined;
-    const m = /^(addr|miner):([^:]+):(.+)$/.exec(key.slice(this.gw.length));
-    return m ? { kind: m[1] as RouteKind, account: m[2]!, target: m[3]! } : undefined;
-  }
   nonce(connId: string, round: number): string {
     return `${this.gw}nonce:${connId}:${round}`;
   }

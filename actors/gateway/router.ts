@@ -1,16 +1,27 @@
 // Router actors: the node's in-memory cache of routes (route key → live connections), sharded over R
-// nact actors by FNV-1a(route key) mod R. Each actor owns its shard's cache, so a load from Redis and
-// an invalidation of the same key can never interleave: the actor handles one message at a time.
-// A hit is answered from memory; a miss reads Redis (the gateway's loadRoute) and caches the answer
-// until a route event invalidates it (connections coming and going are broadcast on <p>:gw:events) or it
-// ages out (`ttlMs`, a backstop for a lost broadcast). Negative answers age out faster.
+// actors by FNV-1a(route key) mod R. They live in the node's actor system, under a RouterSupervisor:
 //
-// Actors only decide; they never wait on a wallet, so a slow wallet cannot stall a shard. The mailbox
-// is bounded by counting messages in flight per shard (nact's is not).
+//   system ── gw-routers (RouterSupervisor) ── router-0 … router-(R−1) (RouterActor)
+//
+// A route maps an address (or a miner id) to the connections serving it, each with the node that holds
+// it (RouteConn.node): this node's own wallet actors (wallet-supervisor.ts) or another node's. Every
+// node reaches every connection directly over its channel, so a request to a connection held elsewhere
+// is not relayed through its holder (that would cost a Redis round trip and add a point of failure);
+// this node's own WalletActor for it tracks what this node has in flight there.
+//
+// Each shard owns its cache, so a load from Redis and an invalidation of the same key never interleave:
+// the actor handles one message at a time. A hit is answered from memory; a miss reads Redis (loadRoute)
+// and caches the answer until a route event invalidates it (connections coming and going are broadcast
+// on <p>:gw:events) or it ages out (`ttlMs`, a backstop for a lost broadcast). Negative answers age out
+// faster. Shards only decide; they never wait on a wallet, so a slow wallet cannot stall one. Their
+// mailboxes are bounded by counting messages in flight per shard (nact's are not). A lookup goes
+// straight to its shard (no hop through the supervisor): the supervisor is the shards' parent in the
+// tree, stopped with them, and their crash policy is reset (a cache holds nothing precious).
 import { HwayError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { logCrash, send, spawnActor, startSystem, stopActor, type ActorRef, type SystemRef } from '../system.js';
 import { fnv1a } from '../ingress/partition.js';
+import type { RouteKey } from './route-key.js';
 
 export interface RouteConn {
   conn: string;
@@ -18,6 +29,8 @@ export interface RouteConn {
   announced: string;
   /** 65-byte uncompressed public key of a wallet address (absent for proof workers). */
   publicKey?: Uint8Array;
+  /** The node holding the connection (whose handshake registered it), as its liveness record says. */
+  node?: string;
 }
 
 export interface Route {
@@ -26,11 +39,14 @@ export interface Route {
   vault: string | null;
 }
 
-export type RouteLoader = (key: string) => Promise<Route>;
+export type RouteLoader = (route: RouteKey) => Promise<Route>;
 
-type Msg =
-  | { t: 'lookup'; key: string; done: (r: Route | Error) => void }
+type ShardMsg =
+  | { t: 'lookup'; key: string; route: RouteKey; done: (r: Route | Error) => void }
   | { t: 'invalidate'; keys: string[] | 'all' };
+
+/** The supervisor takes no messages of its own. */
+type SupMsg = never;
 
 interface Entry {
   route: Route;
@@ -38,6 +54,8 @@ interface Entry {
 }
 
 export interface RouterOptions {
+  /** The actor system to live in (the node's); without one the router starts its own. */
+  system?: SystemRef;
   shards?: number;
   ttlMs?: number;
   negativeTtlMs?: number;
@@ -45,24 +63,41 @@ export interface RouterOptions {
   maxQueue?: number;
   logger: Logger;
   load: RouteLoader;
+  /** The route key's cache (and invalidation) spelling: route-key.ts encodeRouteKey. */
+  encode: (route: RouteKey) => string;
 }
 
 export class Router {
-  private readonly system: SystemRef;
-  private readonly shards: Array<ActorRef<Msg>>;
+  private readonly ownSystem: SystemRef | undefined;
+  private readonly supervisor: ActorRef<SupMsg>;
+  private readonly shards: Array<ActorRef<ShardMsg>>;
   private readonly queued: number[];
   private readonly maxQueue: number;
+  private readonly encode: (route: RouteKey) => string;
 
   constructor(opts: RouterOptions) {
     const R = opts.shards ?? 4;
     const ttl = opts.ttlMs ?? 30_000;
     const negTtl = opts.negativeTtlMs ?? 1000;
     this.maxQueue = opts.maxQueue ?? 10_000;
-    this.system = startSystem(`hway-gw-router-${Math.random().toString(36).slice(2)}`);
+    this.encode = opts.encode;
+    this.ownSystem = opts.system ? undefined : startSystem(`hway-gw-router-${Math.random().toString(36).slice(2)}`);
+    this.supervisor = spawnActor<null, SupMsg>(
+      opts.system ?? this.ownSystem!,
+      'gw-routers',
+      (state) => state,
+      {
+        initialState: () => null,
+        onCrash: (_msg, err) => {
+          logCrash(opts.logger, 'router-supervisor', err);
+          return 'resume';
+        },
+      },
+    );
     this.queued = new Array<number>(R).fill(0);
     this.shards = Array.from({ length: R }, (_, i) =>
-      spawnActor<Map<string, Entry>, Msg>(
-        this.system,
+      spawnActor<Map<string, Entry>, ShardMsg>(
+        this.supervisor,
         `router-${i}`,
         async (cache, msg) => {
           this.queued[i]!--;
@@ -78,7 +113,7 @@ export class Router {
             return cache;
           }
           try {
-            const route = await opts.load(msg.key);
+            const route = await opts.load(msg.route);
             cache.set(msg.key, { route, expires: Date.now() + (route.conns.length || route.vault ? ttl : negTtl) });
             if (cache.size > 100_000) cache.delete(cache.keys().next().value as string);
             msg.done(route);
@@ -89,10 +124,11 @@ export class Router {
         },
         {
           initialState: () => new Map(),
-          onCrash: (_msg, err, pending) => {
+          onCrash: (msg, err) => {
             logCrash(opts.logger, `router-${i}`, err);
-            // Nothing in a shard is precious (it is a cache): start over, keep serving the queue.
-            void pending;
+            // Nothing in a shard is precious (it is a cache): start over, keep serving the queue. The
+            // message that crashed it is answered, so that nobody waits for it.
+            if (msg?.t === 'lookup') msg.done(err instanceof Error ? err : new Error(String(err)));
             return 'reset';
           },
         },
@@ -104,15 +140,17 @@ export class Router {
     return fnv1a(key) % this.shards.length;
   }
 
-  lookup(key: string): Promise<Route> {
+  lookup(route: RouteKey): Promise<Route> {
+    const key = this.encode(route);
     const i = this.shardOf(key);
     if (this.queued[i]! >= this.maxQueue) return Promise.reject(new HwayError('E_BUSY', 'router is overloaded'));
     this.queued[i]!++;
     return new Promise((resolve, reject) => {
-      send(this.shards[i]!, { t: 'lookup', key, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
+      send(this.shards[i]!, { t: 'lookup', key, route, done: (r) => (r instanceof Error ? reject(r) : resolve(r)) });
     });
   }
 
+  /** Drops cached routes by their encoded keys (as route events carry them), or all of them. */
   invalidate(keys: string[] | 'all'): void {
     if (keys === 'all') {
       this.shards.forEach((s, i) => {
@@ -135,6 +173,7 @@ export class Router {
   }
 
   stop(): void {
-    stopActor(this.system);
+    stopActor(this.supervisor); // and its shards
+    if (this.ownSystem) stopActor(this.ownSystem);
   }
 }

@@ -1,24 +1,27 @@
-// Signature helpers of the gateway: the digests it knows how to check, public-key recovery, and the
-// routing spellings of an address. Pure; moved out of gateway.ts so that the node's file stays about
-// the flow of frames.
-import { createHash } from 'node:crypto';
+// Signature and crypto helpers of the gateway: the digests it knows how to check, public-key recovery,
+// the proof-of-possession check of the handshake, fresh nonces, and the routing spellings of an
+// address. Pure (but for the randomness of a nonce); kept out of the handshake, request and dispatch
+// modules so that those stay about the flow of frames.
+import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { keccak_256 } from '@noble/hashes/sha3.js';
-import { hashMessage } from 'viem';
-import { ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
+import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
+import { signingDigest } from '../chains/digest.js';
 
-const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+
+/** A fresh 32-byte nonce (a gatewayNonce: one per challenge, never reused). */
+export function freshNonce(): Uint8Array {
+  return new Uint8Array(randomBytes(32));
+}
 
 /**
- * The 32-byte digest signed for meta.type raw (bytes itself), sha256, keccak256 and eth-personal
- * (bytes = the message; EIP-191 personal_sign, by viem); else undefined.
+ * The 32-byte digest signed for meta.type (chains/digest.ts: raw, sha256, keccak256, eth-personal and
+ * the Venus types, which throw E_BAD_PAYLOAD where Venus refuses), or undefined for a type the gateway
+ * cannot check. `extra` is meta.extra.
  */
-export function knownDigest(data: Uint8Array, type: string): Uint8Array | undefined {
-  if (type === 'raw') return data.length === 32 ? data : undefined;
-  if (type === 'eth-personal') return unhex(hashMessage({ raw: data }).slice(2));
-  if (type === 'sha256') return new Uint8Array(createHash('sha256').update(data).digest());
-  if (type === 'keccak256') return keccak_256(data);
-  return undefined;
+export function knownDigest(data: Uint8Array, type: string, extra?: unknown): Uint8Array | undefined {
+  return type === 'none' ? undefined : signingDigest(data, type, extra);
 }
 
 /** Public key (65 bytes) that made `signatureHex` over `digest` with recovery id `recovery`, or undefined. */
@@ -28,6 +31,19 @@ export function recoverKey(digest: Uint8Array, signatureHex: string, recovery: n
     sig[0] = recovery;
     sig.set(unhex(signatureHex), 1);
     return secp256k1.Point.fromBytes(secp256k1.recoverPublicKey(sig, digest, { prehash: false })).toBytes(false);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The public key proven by a handshake signature over `digest` for `address`: recovered from the
+ * signature, and only if it is the key of that address; else undefined.
+ */
+export function provenKey(digest: Uint8Array, address: string, signatureHex: string, recovery: number): Uint8Array | undefined {
+  const pk = recoverKey(digest, signatureHex, recovery);
+  try {
+    return pk && addressMatchesKey(address, pk) ? pk : undefined;
   } catch {
     return undefined;
   }

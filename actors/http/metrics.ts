@@ -15,7 +15,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { TaskObservation } from '../ingress/executor.js';
 import { assess, READY_PING_MS, type Readiness } from './health.js';
 import { within } from '../within.js';
-import { ping, readGateway, readQueues, type GatewayReading, type Ping, type QueueReading } from './redis-reads.js';
+import { ping, readGateway, readQueues, type GatewayReading, type Ping, type QueueReading } from '../inspect/node-reads.js';
 import type { IngressView, NodeView } from './view.js';
 import type { PoolStats } from '../../enclaves/pool.js';
 import type { GatewayStats } from '../gateway/gateway.js';

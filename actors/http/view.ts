@@ -4,7 +4,9 @@
 // prom-client).
 import type { Redis } from 'ioredis';
 import type { PoolStats } from '../../enclaves/pool.js';
+import type { RedisSource } from '../../storage/redis.js';
 import type { GatewayStats } from '../gateway/gateway.js';
+import type { TokenService } from '../gateway/tokens.js';
 import type { IngressStats } from '../ingress/consumer.js';
 import type { LeaseState } from '../ingress/leases.js';
 import type { SupervisorStats } from '../vault/vault-supervisor.js';
@@ -35,4 +37,11 @@ export interface NodeView {
   vaults(): Promise<SupervisorStats> | undefined;
   /** undefined when the gateway is off or not running. */
   gateway(): GatewayStats | undefined;
+  /** The token service, for bearer auth on HTTP (bearer.ts); undefined before start and with auth off. */
+  tokens(): TokenService | undefined;
+  /** Auth is off (NodeOptions.insecure): the authenticated routes then refuse rather than open up. */
+  readonly insecure: boolean;
+  /** Where the node's Redis is and its partition count: the REST routes enqueue vault tasks there as producers. */
+  readonly redisSource: RedisSource;
+  readonly partitions: number;
 }

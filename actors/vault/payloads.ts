@@ -1,9 +1,8 @@
 // Task payloads of the vault operations, validated strictly at the boundary: a payload that does not
 // parse is a permanent E_BAD_PAYLOAD (the ingress archives it without retrying) and never reaches an
 // actor or the enclave.
-import { createHash } from 'node:crypto';
-import { keccak_256 } from '@noble/hashes/sha3.js';
 import { HwayError } from '../../errors.js';
+import { signingDigest } from '../chains/digest.js';
 import { isScheme, SCHEMES, type Scheme } from '../chains/names.js';
 import { isSealedSecret } from '../credential.js';
 
@@ -83,10 +82,7 @@ export function checkExportPassword(pw: string): void {
 
 /** The 32-byte digest to sign or verify: `hex` as-is (hash "none") or hashed on the host. */
 export function digestOf(data: Uint8Array, hash: HashName): Uint8Array {
-  if (hash === 'sha256') return Uint8Array.from(createHash('sha256').update(data).digest());
-  if (hash === 'keccak256') return keccak_256(data);
-  if (data.length !== 32) bad('with hash "none" the data must be a 32-byte digest');
-  return data;
+  return signingDigest(data, hash) ?? bad('with hash "none" the data must be a 32-byte digest');
 }
 
 function digest(o: Record<string, unknown>): Uint8Array {

@@ -22,7 +22,7 @@ const FLAGS = {
   'dead-letters-max': { type: 'number', env: 'HWAY_DEAD_LETTERS_MAX', default: 10_000, arg: 'N', desc: 'dead letters kept per partition (the oldest go first)' },
   'dead-letters-days': { type: 'number', env: 'HWAY_DEAD_LETTERS_DAYS', default: 90, arg: 'D', desc: 'days a dead letter is kept' },
   'audit-retention-days': { type: 'number', env: 'HWAY_AUDIT_RETENTION_DAYS', default: 365, arg: 'D', desc: 'days audit entries are kept (auth on; see hway audit)' },
-  http: { type: 'string', env: 'HWAY_HTTP', arg: 'HOST:PORT', desc: 'serve /metrics, /healthz, /readyz here (off by default; HOST defaults to 127.0.0.1, port 0 picks one; no auth)' },
+  http: { type: 'string', env: 'HWAY_HTTP', arg: 'HOST:PORT', desc: 'serve /metrics, /healthz, /readyz (no auth), the cluster page, /v1 and /rpc/v0 (credential) here (off by default; HOST defaults to 127.0.0.1, port 0 picks one)' },
 } as const;
 
 const help = `hway start [flags]
@@ -41,7 +41,9 @@ every node of a cluster needs the same one). --insecure-no-auth runs without. Th
 the signer gateway (wallets connect to it; the node's own vaults sign by address too).
 --http HOST:PORT serves Prometheus metrics (/metrics), liveness (/healthz) and readiness (/readyz:
 200, or 503 with reasons) without auth: keep it on loopback (the default host) or a private network;
---http 0.0.0.0:PORT shows them to anyone who reaches the port.
+--http 0.0.0.0:PORT shows them to anyone who reaches the port. It also serves, with a credential as
+the bearer: the live cluster page (/, admin), the vault operations as JSON (/v1/…, described by
+/openapi.json) and sophon-gateway's JSON-RPC API (/rpc/v0, HTTP and WebSocket).
 
 flags:
 ${flagHelp(FLAGS, 'print {"ready":true,"nodeId","multiaddrs",…} on stdout once serving')}`;
