@@ -5,7 +5,7 @@
 // vault.
 // Highway runs twice at each concurrency: auth off, and auth on (credentials: a MAC per task checked by
 // the node, a MAC per outcome checked by the client), so the cost of auth is a ratio of the same run.
-//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only [--rounds R]]
+//   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only | --audit-only [--rounds R]]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { createHash, randomBytes } from 'node:crypto';
@@ -110,9 +110,10 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
   }
 }
 
-async function hwaySigns(concurrency: number, auth = false): Promise<{ closed: Run; half: Run }> {
+/** `audit: false` runs auth on with the audit log off (the audit log needs auth: it records verified accounts). */
+async function hwaySigns(concurrency: number, auth = false, audit = true): Promise<{ closed: Run; half: Run }> {
   const limits = { token: { rate: 1e9, burst: 1e9 }, account: { rate: 1e9, burst: 1e9 } };
-  return withNode(concurrency, auth ? { gateway: { rateLimits: limits } } : {}, async (_node, client) => {
+  return withNode(concurrency, auth ? { gateway: { rateLimits: limits }, ...(audit ? {} : { audit: false as const }) } : {}, async (_node, client) => {
     const ids = Array.from({ length: KEYS }, (_, i) => `bench-${i}`);
     await Promise.all(ids.map((id) => client.vault.generate(id)));
     let i = 0;
@@ -203,9 +204,14 @@ async function reactivation(): Promise<{ activeSignMs: number; reactivationMs: n
   });
 }
 
+// --auth-only: auth off vs on. --audit-only: auth on, audit log off vs on (what auditing costs).
 const authOnly = process.argv.includes('--auth-only');
-if (authOnly) {
-  // Auth off and on alternate, `--rounds` times at each concurrency: the machine's drift hits both.
+const auditOnly = process.argv.includes('--audit-only');
+if (authOnly || auditOnly) {
+  // The two settings alternate, `--rounds` times at each concurrency: the machine's drift hits both.
+  const [what, offRun, onRun] = auditOnly
+    ? ['audit', (c: number) => hwaySigns(c, true, false), (c: number) => hwaySigns(c, true, true)]
+    : ['auth', (c: number) => hwaySigns(c), (c: number) => hwaySigns(c, true)];
   const rounds = arg('rounds', 3);
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const authRows: Row[] = [];
@@ -214,9 +220,9 @@ if (authOnly) {
     const off: Run[] = [];
     const on: Run[] = [];
     for (let r = 0; r < rounds; r++) {
-      say(`concurrency ${c}, round ${r + 1}/${rounds}: auth off, then on …`);
-      off.push((await hwaySigns(c)).closed);
-      on.push((await hwaySigns(c, true)).closed);
+      say(`concurrency ${c}, round ${r + 1}/${rounds}: ${what} off, then on …`);
+      off.push((await offRun(c)).closed);
+      on.push((await onRun(c)).closed);
     }
     const ratios = on.map((o, i) => o.rate / off[i]!.rate);
     json[`c${c}`] = { off, on, ratios };
@@ -231,7 +237,7 @@ if (authOnly) {
     });
   }
   if (wantsJson()) console.log(JSON.stringify({ seconds: MS / 1000, rounds, ...json }));
-  else console.log(table('cost of auth (same run, same Redis; producer and node in this process)', authRows));
+  else console.log(table(`cost of ${what} (same run, same Redis; producer and node in this process${auditOnly ? '; auth on in both' : ''})`, authRows));
   process.exit(0);
 }
 

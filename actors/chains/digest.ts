@@ -5,12 +5,14 @@
 //
 //   raw (vault tasks say "none")  the bytes are already the digest (exactly 32 bytes)
 //   sha256, keccak256             that hash of the bytes
-//   eth-personal                  EIP-191 personal_sign of the bytes as the message (viem's hashMessage)
 //   venus-<MsgType>               what a Venus wallet signs (venus-meta.ts), with Venus's checks of
 //                                 toSign against meta.extra (E_BAD_PAYLOAD) and of the signer (E_FORBIDDEN)
+//
+// Not here: eth-personal (EIP-191), which the gateway adds from chains/ethereum.ts. Wallets load this
+// module through hway/client, which must not load viem (it loads only through hway/viem; see
+// spec/chain-adapters.test.ts), and viem is what hashes Ethereum messages.
 import { createHash } from 'node:crypto';
 import { keccak_256 } from '@noble/hashes/sha3.js';
-import { hashMessage } from 'viem';
 import { venusDigest } from './venus-meta.js';
 
 /**
@@ -27,8 +29,6 @@ export function signingDigest(bytes: Uint8Array, type: string, extra?: unknown, 
       return new Uint8Array(createHash('sha256').update(bytes).digest());
     case 'keccak256':
       return keccak_256(bytes);
-    case 'eth-personal':
-      return new Uint8Array(Buffer.from(hashMessage({ raw: bytes }).slice(2), 'hex'));
     default:
       return venusDigest(bytes, type, extra, signer);
   }

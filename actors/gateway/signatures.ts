@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { addressMatchesKey, ethAddress, filAddress, parseAddress } from '../../enclaves/addresses.js';
+import { hashMessage } from 'viem';
 import { signingDigest } from '../chains/digest.js';
 
 export const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
@@ -16,11 +17,12 @@ export function freshNonce(): Uint8Array {
 }
 
 /**
- * The 32-byte digest signed for meta.type (chains/digest.ts: raw, sha256, keccak256, eth-personal and
- * the Venus types, which throw E_BAD_PAYLOAD where Venus refuses), or undefined for a type the gateway
- * cannot check. `extra` is meta.extra.
+ * The 32-byte digest signed for meta.type (chains/digest.ts: raw, sha256, keccak256 and the Venus
+ * types, which throw E_BAD_PAYLOAD where Venus refuses; and eth-personal, EIP-191 by viem, which the
+ * wallet side does not load), or undefined for a type the gateway cannot check. `extra` is meta.extra.
  */
 export function knownDigest(data: Uint8Array, type: string, extra?: unknown): Uint8Array | undefined {
+  if (type === 'eth-personal') return unhex(hashMessage({ raw: data }).slice(2));
   return type === 'none' ? undefined : signingDigest(data, type, extra);
 }
 
