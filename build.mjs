@@ -1,7 +1,9 @@
 // `npm run build`: compiles the package into dist/ (tsc -p tsconfig.build.json) and copies the files
 // that modules load at run time through `import.meta.url`, at the same relative paths, so that the
 // code runs the same from dist/ as from the sources. The test build of the enclave is not copied:
-// it must never ship.
+// it must never ship. `--out DIR` builds into DIR instead: `npm test` builds the CLI its tests spawn
+// into .test-build/ (spec/helpers/cli.ts), apart from dist/, which the package test's `npm pack`
+// rebuilds while other tests run.
 import { execFileSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -9,7 +11,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(fileURLToPath(import.meta.url));
-const dist = join(root, 'dist');
+const outAt = process.argv.indexOf('--out');
+const dist = outAt > 0 && process.argv[outAt + 1] ? join(root, process.argv[outAt + 1]) : join(root, 'dist');
 
 const ASSETS = [
   ['storage/lua', (f) => f.endsWith('.lua')],
@@ -19,7 +22,7 @@ const ASSETS = [
 
 rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], { stdio: 'inherit' });
 
 let copied = 0;
 for (const [dir, keep] of ASSETS) {
@@ -30,6 +33,6 @@ for (const [dir, keep] of ASSETS) {
   }
 }
 const bin = join(dist, 'bin', 'hway.js');
-if (!existsSync(bin)) throw new Error('build: dist/bin/hway.js is missing');
+if (!existsSync(bin)) throw new Error(`build: ${bin} is missing`);
 chmodSync(bin, 0o755);
-console.log(`build: dist/ compiled, ${copied} run-time files copied`);
+console.log(`build: ${dist} compiled, ${copied} run-time files copied`);
