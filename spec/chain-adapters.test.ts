@@ -16,6 +16,7 @@ import type { HwayClient } from '../actors/client.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { quietLogger } from './helpers/cli.js';
 import { REDIS, testCluster } from './helpers/node.js';
+import { mail } from './fixtures/eip712-mail.js';
 
 const cluster = testCluster('chain-adapt');
 const secret = randomBytes(32).toString('hex');
@@ -26,26 +27,6 @@ let address: Hex;
 const provider = ganache.provider({ logging: { quiet: true }, chain: { chainId: 1337 }, wallet: { totalAccounts: 1, defaultBalance: 100 } });
 const rpc = <T>(method: string, params: unknown[] = []): Promise<T> => provider.request({ method, params } as never) as Promise<T>;
 const chain = defineChain({ id: 1337, name: 'ganache', nativeCurrency: { name: 'Ether', symbol: 'ETH', decimals: 18 }, rpcUrls: { default: { http: ['http://127.0.0.1:8545'] } } });
-const mail = {
-  domain: { name: 'Ether Mail', version: '1', chainId: 1, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' as Hex },
-  types: {
-    Person: [
-      { name: 'name', type: 'string' },
-      { name: 'wallet', type: 'address' },
-    ],
-    Mail: [
-      { name: 'from', type: 'Person' },
-      { name: 'to', type: 'Person' },
-      { name: 'contents', type: 'string' },
-    ],
-  },
-  primaryType: 'Mail' as const,
-  message: {
-    from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' as Hex },
-    to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' as Hex },
-    contents: 'Hello, Bob!',
-  },
-};
 
 beforeAll(async () => {
   const [funder] = await rpc<string[]>('eth_accounts');

@@ -15,6 +15,7 @@ import { TokenService } from '../actors/gateway/tokens.js';
 import { hway, quietLogger, WAIT } from './helpers/cli.js';
 import { refusal } from './helpers/errors.js';
 import { REDIS, redisEnv, testCluster } from './helpers/node.js';
+import { mail } from './fixtures/eip712-mail.js';
 
 const cluster = testCluster('chain-eth');
 const secret = randomBytes(32).toString('hex');
@@ -40,27 +41,6 @@ afterAll(async () => {
   await cluster.cleanup();
 });
 
-// The example of EIP-712 itself.
-const mail = {
-  domain: { name: 'Ether Mail', version: '1', chainId: 1, verifyingContract: '0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC' },
-  types: {
-    Person: [
-      { name: 'name', type: 'string' },
-      { name: 'wallet', type: 'address' },
-    ],
-    Mail: [
-      { name: 'from', type: 'Person' },
-      { name: 'to', type: 'Person' },
-      { name: 'contents', type: 'string' },
-    ],
-  },
-  primaryType: 'Mail',
-  message: {
-    from: { name: 'Cow', wallet: '0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826' },
-    to: { name: 'Bob', wallet: '0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB' },
-    contents: 'Hello, Bob!',
-  },
-} as const;
 
 describe('EIP-191 personal_sign', () => {
   test('viem and ethers recover the vault address from a text message and from raw bytes', async () => {
