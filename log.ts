@@ -31,5 +31,35 @@ export function setRootLogger(logger: winston.Logger): void {
 }
 
 export function logger(component: string, fields: Record<string, string | number> = {}): winston.Logger {
-  return rootLogger().child({ component, ...fields });
+  return levelGuarded(rootLogger().child({ component, ...fields }));
+}
+
+/**
+ * winston runs its whole format (a timestamp, the metadata merged, safe-stable-stringify) for every
+ * call and drops a line below the level only at the transport: a `debug` per vault operation cost a
+ * JSON serialisation per sign at the default level (bench:profile). Each level method of the logger
+ * (and of its children) first asks `isLevelEnabled`, a comparison of two numbers, and returns at once
+ * when the line would be dropped anyway. The level is read at each call, so changing it still works.
+ */
+const GUARDED = Symbol('hway.levelGuarded');
+type Method = ((this: winston.Logger, ...args: unknown[]) => unknown) & { [GUARDED]?: true };
+
+function levelGuarded(l: winston.Logger): winston.Logger {
+  const methods = l as unknown as Record<string, Method>;
+  for (const level of [...Object.keys(l.levels), 'child']) {
+    const original = methods[level];
+    // A child inherits its parent's guarded methods: they act on `this`, so they are not wrapped again.
+    if (typeof original !== 'function' || original[GUARDED]) continue;
+    const guarded: Method =
+      level === 'child'
+        ? function (this: winston.Logger, ...args: unknown[]) {
+            return levelGuarded(original.apply(this, args) as winston.Logger);
+          }
+        : function (this: winston.Logger, ...args: unknown[]) {
+            return this.isLevelEnabled(level) ? original.apply(this, args) : this;
+          };
+    guarded[GUARDED] = true;
+    methods[level] = guarded;
+  }
+  return l;
 }

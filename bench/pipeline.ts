@@ -2,12 +2,13 @@
 // reply) at node concurrency 10 and 50 with p50/p99 latency, next to a baseline measured in the same
 // run on the same Redis: a BullMQ worker that signs with @noble/curves. Then p99 at half of the peak
 // rate (open loop), resident memory with many active vaults, and re-activation time of a passivated
-// vault.
+// vault. The producer runs in its own process for both systems (bench/sign-producer.ts), as real
+// producers do; the CPU per sign is reported for the consuming process and the producer's separately.
 // Highway runs twice at each concurrency: auth off, and auth on (credentials: a MAC per task checked by
 // the node, a MAC per outcome checked by the client), so the cost of auth is a ratio of the same run.
 //   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only | --audit-only [--rounds R]]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
-import { Queue, QueueEvents, Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +17,8 @@ import { Redis } from 'ioredis';
 import { HwayClient } from '../actors/client.js';
 import { createNode, type HwayNode } from '../actors/node.js';
 import { TokenService } from '../actors/gateway/tokens.js';
-import { fmt, percentile, table, wantsJson, type Row } from './report.js';
+import { ProducerProcess, type PhaseResult, type ProducerSetup } from './producer-process.js';
+import { fmt, table, wantsJson, type Row } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
 const arg = (name: string, dflt: number): number => {
@@ -36,48 +38,24 @@ interface Run {
   rate: number;
   p50: number;
   p99: number;
-  /** CPU time of this process (node and producer) per operation, µs: less noisy than rates here. */
+  /** CPU time of the consuming process (node, or BullMQ worker) per sign, µs: less noisy than rates here. */
   cpuUs?: number;
+  /** CPU time of the producer's process per sign, µs. */
+  producerCpuUs?: number;
 }
 
-/** Closed loop: `inFlight` chains for MS; latency of each operation. */
-async function closedLoop(op: () => Promise<unknown>, inFlight: number, ms = MS): Promise<Run> {
-  const lat: number[] = [];
-  const until = performance.now() + ms;
-  const t0 = performance.now();
-  const cpu0 = process.cpuUsage();
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < until) {
-        const s = performance.now();
-        await op();
-        lat.push(performance.now() - s);
-      }
-    }),
-  );
-  const secs = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  lat.sort((a, b) => a - b);
-  return { rate: lat.length / secs, p50: percentile(lat, 50), p99: percentile(lat, 99), cpuUs: (cpu.user + cpu.system) / lat.length };
-}
-
-/** Open loop at `rate` per second for MS: latency from issue to answer, not hidden by back-pressure. */
-async function openLoop(op: () => Promise<unknown>, rate: number, ms = MS): Promise<Run> {
-  const lat: number[] = [];
-  const pending: Promise<void>[] = [];
-  const t0 = performance.now();
-  let issued = 0;
-  while (performance.now() - t0 < ms) {
-    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
-    for (; issued < due; issued++) {
-      const s = performance.now();
-      pending.push(op().then(() => void lat.push(performance.now() - s)));
-    }
-    await new Promise((r) => setImmediate(r));
+/** The producer in its own process: warm-up, a closed loop of `inFlight` chains, then an open loop at half its rate. */
+async function drive(setup: ProducerSetup, inFlight: number): Promise<{ closed: Run; half: Run }> {
+  const producer = await ProducerProcess.start(setup);
+  try {
+    const asRun = (r: PhaseResult): Run => ({ rate: r.rate, p50: r.p50, p99: r.p99, cpuUs: r.consumerCpuUs, producerCpuUs: r.cpuUs });
+    await producer.run({ phase: 'closed', inFlight, ms: 1000 }); // warm-up: actors active, JIT warm
+    const closed = asRun(await producer.run({ phase: 'closed', inFlight, ms: MS }));
+    const half = asRun(await producer.run({ phase: 'open', rate: closed.rate / 2, ms: MS }));
+    return { closed, half };
+  } finally {
+    await producer.stop();
   }
-  await Promise.all(pending);
-  lat.sort((a, b) => a - b);
-  return { rate: lat.length / ((performance.now() - t0) / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
 
 async function flush(prefix: string): Promise<void> {
@@ -86,7 +64,7 @@ async function flush(prefix: string): Promise<void> {
   await r.quit();
 }
 
-async function withNode<T>(concurrency: number, extra: Parameters<typeof createNode>[0], f: (node: HwayNode, client: HwayClient, prefix: string) => Promise<T>, auth = false): Promise<T> {
+async function withNode<T>(concurrency: number, extra: Parameters<typeof createNode>[0], f: (node: HwayNode, client: HwayClient, prefix: string, token?: string) => Promise<T>, auth = false): Promise<T> {
   const prefix = `hwb-${randomBytes(3).toString('hex')}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'hway-bench-'));
   const tokenSecret = randomBytes(32).toString('hex');
@@ -101,7 +79,7 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
   // A generous rate limit: the benchmark measures the pipeline, not the limiter refusing it.
   const client = new HwayClient({ redis: REDIS, prefix, callTimeoutMs: 60_000, ...(token === undefined ? {} : { token }) });
   try {
-    return await f(node, client, prefix);
+    return await f(node, client, prefix, token);
   } finally {
     await client.close();
     await node.stop();
@@ -113,50 +91,29 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
 /** `audit: false` runs auth on with the audit log off (the audit log needs auth: it records verified accounts). */
 async function hwaySigns(concurrency: number, auth = false, audit = true): Promise<{ closed: Run; half: Run }> {
   const limits = { token: { rate: 1e9, burst: 1e9 }, account: { rate: 1e9, burst: 1e9 } };
-  return withNode(concurrency, auth ? { gateway: { rateLimits: limits }, ...(audit ? {} : { audit: false as const }) } : {}, async (_node, client) => {
-    const ids = Array.from({ length: KEYS }, (_, i) => `bench-${i}`);
-    await Promise.all(ids.map((id) => client.vault.generate(id)));
-    let i = 0;
-    const op = (): Promise<unknown> => client.vault.sign(ids[i++ % KEYS]!, digest);
-    await closedLoop(op, concurrency * 2, 1000); // warm-up: actors active, JIT warm
-    const closed = await closedLoop(op, concurrency * 2);
-    const half = await openLoop(op, closed.rate / 2);
-    return { closed, half };
-  }, auth);
+  return withNode(concurrency, auth ? { gateway: { rateLimits: limits }, ...(audit ? {} : { audit: false as const }) } : {}, (_node, _client, prefix, token) =>
+    drive({ system: 'hway', redis: REDIS, prefix, keys: KEYS, ...(token === undefined ? {} : { token }) }, concurrency * 2),
+  auth);
 }
 
 async function bullmqSigns(concurrency: number): Promise<{ closed: Run; half: Run }> {
   const prefix = `hwb-bull-${randomBytes(3).toString('hex')}`;
   const connection = { host: '127.0.0.1', port: Number(new URL(REDIS).port || 6379), maxRetriesPerRequest: null };
-  const name = 'sign';
   const keys = Array.from({ length: KEYS }, () => secp256k1.utils.randomSecretKey());
-  const queue = new Queue(name, { connection, prefix });
-  const events = new QueueEvents(name, { connection, prefix });
   const worker = new Worker(
-    name,
+    'sign',
     async (job) => {
       const { k, d } = job.data as { k: number; d: string };
       return Buffer.from(secp256k1.sign(Buffer.from(d, 'hex'), keys[k]!, { prehash: false })).toString('hex');
     },
     { connection, prefix, concurrency },
   );
-  await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
-  // waitUntilFinished adds listeners per job in flight.
-  queue.setMaxListeners(10_000);
-  events.setMaxListeners(10_000);
-  let i = 0;
-  const op = async (): Promise<unknown> => {
-    const job = await queue.add('s', { k: i++ % KEYS, d: digest.toString('hex') }, { removeOnComplete: { count: 5000 }, removeOnFail: { count: 5000 } });
-    return job.waitUntilFinished(events, 60_000);
-  };
+  await worker.waitUntilReady();
   try {
-    await closedLoop(op, concurrency * 2, 1000);
-    const closed = await closedLoop(op, concurrency * 2);
-    const half = await openLoop(op, closed.rate / 2);
-    return { closed, half };
+    return await drive({ system: 'bull', redis: REDIS, prefix, keys: KEYS }, concurrency * 2);
   } finally {
     await worker.close();
-    await events.close();
+    const queue = new Queue('sign', { connection, prefix });
     await queue.obliterate({ force: true }).catch(() => undefined);
     await queue.close();
     await flush(prefix);
@@ -232,12 +189,12 @@ if (authOnly || auditOnly) {
       'on signs/s (median)': median(on.map((r) => r.rate)),
       'on/off per round': ratios.map((x) => fmt(x, 3)).join(' '),
       'on/off (median)': `${fmt(median(ratios), 3)}x`,
-      'CPU µs/sign off': median(off.map((r) => r.cpuUs ?? 0)),
-      'CPU µs/sign on': median(on.map((r) => r.cpuUs ?? 0)),
+      'node CPU µs/sign off': median(off.map((r) => r.cpuUs ?? 0)),
+      'node CPU µs/sign on': median(on.map((r) => r.cpuUs ?? 0)),
     });
   }
   if (wantsJson()) console.log(JSON.stringify({ seconds: MS / 1000, rounds, ...json }));
-  else console.log(table(`cost of ${what} (same run, same Redis; producer and node in this process${auditOnly ? '; auth on in both' : ''})`, authRows));
+  else console.log(table(`cost of ${what} (same run, same Redis; producer in its own process${auditOnly ? '; auth on in both' : ''})`, authRows));
   process.exit(0);
 }
 
@@ -259,15 +216,16 @@ const rows: Row[] = [];
 for (const c of [10, 50]) {
   const h = results[`hway-${c}`]!;
   const b = results[`bull-${c}`]!;
-  rows.push({ system: `BullMQ + @noble/curves (baseline)`, concurrency: c, 'signs/s': b.closed.rate, 'p50 ms': b.closed.p50, 'p99 ms': b.closed.p99, 'p99 ms @ half peak': b.half.p99, 'vs baseline': '1.00x' });
-  rows.push({ system: 'Highway (ingress → actor → enclave)', concurrency: c, 'signs/s': h.closed.rate, 'p50 ms': h.closed.p50, 'p99 ms': h.closed.p99, 'p99 ms @ half peak': h.half.p99, 'vs baseline': `${fmt(h.closed.rate / b.closed.rate, 2)}x` });
+  const cpu = (r: Run): Row => ({ 'consumer CPU µs/sign': r.cpuUs ?? NaN, 'producer CPU µs/sign': r.producerCpuUs ?? NaN });
+  rows.push({ system: `BullMQ + @noble/curves (baseline)`, concurrency: c, 'signs/s': b.closed.rate, 'p50 ms': b.closed.p50, 'p99 ms': b.closed.p99, 'p99 ms @ half peak': b.half.p99, 'vs baseline': '1.00x', ...cpu(b.closed) });
+  rows.push({ system: 'Highway (ingress → actor → enclave)', concurrency: c, 'signs/s': h.closed.rate, 'p50 ms': h.closed.p50, 'p99 ms': h.closed.p99, 'p99 ms @ half peak': h.half.p99, 'vs baseline': `${fmt(h.closed.rate / b.closed.rate, 2)}x`, ...cpu(h.closed) });
   const a = results[`hway-auth-${c}`]!;
-  rows.push({ system: 'Highway, auth on', concurrency: c, 'signs/s': a.closed.rate, 'p50 ms': a.closed.p50, 'p99 ms': a.closed.p99, 'p99 ms @ half peak': a.half.p99, 'vs baseline': `${fmt(a.closed.rate / b.closed.rate, 2)}x` });
+  rows.push({ system: 'Highway, auth on', concurrency: c, 'signs/s': a.closed.rate, 'p50 ms': a.closed.p50, 'p99 ms': a.closed.p99, 'p99 ms @ half peak': a.half.p99, 'vs baseline': `${fmt(a.closed.rate / b.closed.rate, 2)}x`, ...cpu(a.closed) });
 }
 if (wantsJson()) {
   console.log(JSON.stringify({ seconds: MS / 1000, runs: results, ratios: { c10: results['hway-10']!.closed.rate / results['bull-10']!.closed.rate, c50: results['hway-50']!.closed.rate / results['bull-50']!.closed.rate }, vaults: { count: VAULTS, ...mem, ...react } }));
 } else {
-  console.log(table('end-to-end signatures (client and node in one process, same Redis, same run)', rows));
+  console.log(table('end-to-end signatures (producer in its own process; consumer = the node or the BullMQ worker; same Redis, same run)', rows));
   console.log('');
   console.log(table('vaults', [{ 'active vaults': mem.active, 'RSS KiB/vault': mem.rssKiBPerVault, 'sign ms (active, median)': react.activeSignMs, 'sign ms (re-activation, median)': react.reactivationMs }]));
 }

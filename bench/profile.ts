@@ -1,19 +1,19 @@
-// Where a sign's time goes: runs the sign pipeline (producer and node in this process, as
-// bench/pipeline.ts) for --seconds at --concurrency after a warm-up, with V8's sampling profiler on
+// Where a sign's time goes: runs the sign pipeline (the node in this process, the producer in its own,
+// as bench/pipeline.ts) for --seconds at --concurrency after a warm-up, with V8's sampling profiler on
 // for the measured part only, and Redis's INFO commandstats reset just before it. Prints the top
-// self-time frames as µs of this process's CPU per sign, and each Redis command as calls and µs of
+// self-time frames as µs of the node's CPU per sign, and each Redis command as calls and µs of
 // Redis CPU per sign. The figures the performance work keeps in bench/README.md come from here.
-//   npm run bench:profile [-- --seconds S] [--concurrency C] [--top N] [--no-auth] [--json] [--out F.cpuprofile]
-import { createHash, randomBytes } from 'node:crypto';
+//   npm run bench:profile [-- --seconds S] [--concurrency C] [--keys N] [--rate R] [--top N] [--no-auth] [--json] [--out F.cpuprofile]
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { HwayClient } from '../actors/client.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { createNode } from '../actors/node.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
+import { ProducerProcess } from './producer-process.js';
 import { fmt, table, wantsJson } from './report.js';
 
 const arg = (name: string, dflt: number): number => {
@@ -24,6 +24,10 @@ const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
 const SECONDS = arg('seconds', 6);
 const CONC = arg('concurrency', 50);
 const TOP = arg('top', 20);
+/** Vaults the producer signs with in turn: all of them stay active (a supervisor with that many children). */
+const KEYS = arg('keys', 64);
+/** An open loop at this many signs/s instead of the closed loop (where the time goes below the peak). */
+const RATE = arg('rate', 0);
 const AUTH = !process.argv.includes('--no-auth');
 const outIdx = process.argv.indexOf('--out');
 
@@ -62,37 +66,19 @@ if (AUTH) {
   token = (await issuer.issue({ account: 'bench', perm: 'admin', ttlSec: 3600 })).token;
   await issuer.close();
 }
-const client = new HwayClient({ redis: REDIS, prefix, callTimeoutMs: 60_000, ...(token === undefined ? {} : { token }) });
 const admin = new Redis(REDIS);
-const ids = Array.from({ length: 64 }, (_, i) => `p-${i}`);
-await Promise.all(ids.map((id) => client.vault.generate(id)));
-const digest = createHash('sha256').update('profile').digest();
-let i = 0;
-const run = async (ms: number): Promise<number> => {
-  let n = 0;
-  const until = performance.now() + ms;
-  await Promise.all(
-    Array.from({ length: CONC * 2 }, async () => {
-      while (performance.now() < until) {
-        await client.vault.sign(ids[i++ % ids.length]!, digest);
-        n++;
-      }
-    }),
-  );
-  return n;
-};
-await run(2000); // warm-up: actors active, JIT warm
+// The producer runs in its own process (bench/sign-producer.ts), so the profile is the node's alone.
+const producer = await ProducerProcess.start({ system: 'hway', redis: REDIS, prefix, keys: KEYS, ...(token === undefined ? {} : { token }) });
+await producer.run({ phase: 'closed', inFlight: CONC * 2, ms: 2000 }); // warm-up: actors active, JIT warm
 
 const session = new Session();
 session.connect();
 await session.post('Profiler.enable');
 await admin.config('RESETSTAT');
 await session.post('Profiler.start');
-const cpu0 = process.cpuUsage();
-const t0 = performance.now();
-const signs = await run(SECONDS * 1000);
-const secs = (performance.now() - t0) / 1000;
-const cpu = process.cpuUsage(cpu0);
+const measured = await producer.run(RATE > 0 ? { phase: 'open', rate: RATE, ms: SECONDS * 1000 } : { phase: 'closed', inFlight: CONC * 2, ms: SECONDS * 1000 });
+const signs = measured.n;
+const secs = signs / measured.rate;
 const { profile } = (await session.post('Profiler.stop')) as { profile: Profile };
 const stats = (await admin.info('commandstats')) as string;
 if (outIdx > 0) writeFileSync(process.argv[outIdx + 1]!, JSON.stringify(profile));
@@ -104,17 +90,17 @@ const redisRows = stats
   .filter((m): m is RegExpExecArray => m !== null && !['config', 'info'].includes(m[1]!))
   .map((m) => ({ command: m[1]!, calls: Number(m[2]), usec: Number(m[3]) }))
   .sort((a, b) => b.usec - a.usec);
-const summary = { auth: AUTH, concurrency: CONC, seconds: secs, signs, signsPerSec: signs / secs, cpuUsPerSign: (cpu.user + cpu.system) / signs, redisUsPerSign: redisRows.reduce((s, r) => s + r.usec, 0) / signs };
+const summary = { auth: AUTH, concurrency: CONC, seconds: secs, signs, signsPerSec: signs / secs, cpuUsPerSign: measured.consumerCpuUs, producerCpuUsPerSign: measured.cpuUs, redisUsPerSign: redisRows.reduce((s, r) => s + r.usec, 0) / signs };
 
 if (wantsJson()) {
   console.log(JSON.stringify({ ...summary, frames: frames.slice(0, TOP).map(([frame, us]) => ({ frame, usPerSign: us / signs })), redis: redisRows.map((r) => ({ ...r, callsPerSign: r.calls / signs, usPerSign: r.usec / signs })) }));
 } else {
-  console.log(`${fmt(summary.signsPerSec)} signs/s, auth ${AUTH ? 'on' : 'off'}, concurrency ${CONC}: ${fmt(summary.cpuUsPerSign)} µs of this process's CPU and ${fmt(summary.redisUsPerSign, 1)} µs of Redis CPU per sign\n`);
+  console.log(`${fmt(summary.signsPerSec)} signs/s, auth ${AUTH ? 'on' : 'off'}, concurrency ${CONC}: ${fmt(summary.cpuUsPerSign)} µs of the node's CPU, ${fmt(summary.producerCpuUsPerSign)} µs of the producer's and ${fmt(summary.redisUsPerSign, 1)} µs of Redis CPU per sign\n`);
   console.log(table('top self-time frames (µs of CPU per sign)', frames.slice(0, TOP).map(([frame, us]) => ({ frame, 'µs/sign': fmt(us / signs, 1) }))));
   console.log('');
   console.log(table('Redis commands per sign', redisRows.map((r) => ({ command: r.command, 'calls/sign': fmt(r.calls / signs, 2), 'µs/sign': fmt(r.usec / signs, 1) }))));
 }
-await client.close();
+await producer.stop();
 await node.stop();
 await deleteKeysWithPrefix(admin, prefix);
 await admin.quit();

@@ -3,7 +3,8 @@
 // completion must reach Redis eventually rather than be dropped.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { HwayError } from '../errors.js';
-import { defineScripts } from './scripts.js';
+import { defineScripts, scriptCommandNames } from './scripts.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 export interface ClusterSeed {
   host: string;
@@ -95,8 +96,12 @@ export function connect(src: RedisSource, overrides: RedisOptions, opts: { shard
   } else {
     const url = typeof src === 'string' ? src : undefined;
     const base: RedisOptions = typeof src === 'string' ? {} : src instanceof Redis ? { ...src.options } : { ...src };
-    const merged: RedisOptions = { ...base, ...overrides };
+    // Script calls are sent outside auto-pipelines: the socket's writes are coalesced per turn instead
+    // (write-coalescing.ts), which groups them as well without building a Pipeline per turn.
+    const ignored = [...(base.autoPipeliningIgnoredCommands ?? []), ...scriptCommandNames()];
+    const merged: RedisOptions = { ...base, ...overrides, autoPipeliningIgnoredCommands: ignored };
     conn = url ? new Redis(url, merged) : new Redis(merged);
+    coalesceWrites(conn);
   }
   // Scripts are defined before the first command: an auto-pipeline created before defineCommand lacks
   // the script's method and ioredis then throws an uncaught "results[i] is not iterable" (ioredis #1931).

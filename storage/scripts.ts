@@ -2,7 +2,6 @@
 // sends EVALSHA and falls back to EVAL on NOSCRIPT (e.g. after a Redis restart that lost the cache).
 import { readFileSync } from 'node:fs';
 import type { Redis, ChainableCommander } from 'ioredis';
-import { isCluster } from './redis.js';
 
 type Arg = string | number;
 type ScriptFn = (...args: Arg[]) => Promise<unknown>;
@@ -72,6 +71,11 @@ function cmdName(name: ScriptName): string {
   return `hway_${name}`;
 }
 
+/** The command names the scripts are defined under (connections send them outside auto-pipelines). */
+export function scriptCommandNames(): string[] {
+  return [...load().keys()].flatMap((n) => [cmdName(n), `${cmdName(n)}Buffer`]);
+}
+
 /** Define every script on the connection (idempotent). */
 export function defineScripts(redis: Redis): void {
   const marker = redis as unknown as { __hwayScripts?: boolean };
@@ -105,21 +109,16 @@ export interface ScriptCall {
 export type Reply = [Error | null, unknown];
 
 /**
- * Run script calls together. On one Redis they leave as one pipeline (one write, one round trip). A
- * cluster pipeline must stay on one node, so there each call is sent on its own and the node
- * connection's auto-pipelining groups the calls per master.
+ * Run script calls together: each is sent on its own, in this turn. On one Redis the connection
+ * coalesces a turn's writes into one (write-coalescing.ts), so they leave in one write without an
+ * ioredis Pipeline (which copies every defined script onto itself: more than the call it carries). On
+ * a cluster, the node connection's auto-pipelining groups the calls per master.
  */
 export async function runBatch(redis: Redis, calls: ScriptCall[], durability?: Durability): Promise<Reply[]> {
   if (calls.length === 0) return [];
-  if (isCluster(redis) || durability) {
-    const run = (c: ScriptCall) => (durability ? runScriptDurably(redis, c.name, c.keys, c.args, durability) : runScript(redis, c.name, c.keys, c.args));
-    const settled = await Promise.allSettled(calls.map(run));
-    return settled.map((s): Reply => (s.status === 'fulfilled' ? [null, s.value] : [s.reason instanceof Error ? s.reason : new Error(String(s.reason)), null]));
-  }
-  const pipe = redis.pipeline();
-  for (const c of calls) pipeScript(pipe, c.name, c.keys, c.args);
-  const res = (await pipe.exec()) ?? [];
-  return calls.map((_, i): Reply => (res[i] ? [res[i]![0], res[i]![1]] : [new Error('no reply'), null]));
+  const run = (c: ScriptCall) => (durability ? runScriptDurably(redis, c.name, c.keys, c.args, durability) : runScript(redis, c.name, c.keys, c.args));
+  const settled = await Promise.allSettled(calls.map(run));
+  return settled.map((s): Reply => (s.status === 'fulfilled' ? [null, s.value] : [s.reason instanceof Error ? s.reason : new Error(String(s.reason)), null]));
 }
 
 /** Acknowledgement by replicas that a write waits for (WAIT numreplicas timeout) before it counts. */

@@ -24,7 +24,6 @@ export const DEFAULT_SUPERVISOR: SupervisorOptions = { passivateMs: 5 * 60_000, 
 
 type SupMsg =
   | { kind: 'op'; vaultId: string; msg: VaultMsg }
-  | { kind: 'done'; vaultId: string; ref: ActorRef<VaultMsg> }
   | { kind: 'stopped'; vaultId: string; ref: ActorRef<VaultMsg> }
   | { kind: 'sweep' }
   | { kind: 'stats'; reply: (s: SupervisorStats) => void };
@@ -113,7 +112,17 @@ export class VaultSupervisor {
         child.inflight++;
         child.lastActive = Date.now();
         const { ref } = child;
-        const done = (): void => send(ctx.self, { kind: 'done', vaultId: msg.vaultId, ref });
+        // The count goes down in the reply callback itself, not in a message to this actor: its handler
+        // is synchronous, so a callback runs between two of its messages and sees and leaves the state
+        // whole, and a message would cost one more actor hop (a macrotask and a context) per operation.
+        // `owner` is this child's record: after a crash reset or passivation a late reply must not touch
+        // the record of the vault's next actor.
+        const owner = child;
+        const done = (): void => {
+          if (state.children.get(msg.vaultId) !== owner) return;
+          owner.inflight--;
+          owner.lastActive = Date.now();
+        };
         send(ref, {
           ...msg.msg,
           resolve: (v) => {
@@ -125,14 +134,6 @@ export class VaultSupervisor {
             done();
           },
         });
-        return state;
-      }
-      case 'done': {
-        const child = state.children.get(msg.vaultId);
-        if (child !== undefined && child.ref === msg.ref) {
-          child.inflight--;
-          child.lastActive = Date.now();
-        }
         return state;
       }
       case 'stopped': {
