@@ -8,11 +8,13 @@
 import { Queue, QueueEvents } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { HwayClient } from '../actors/client.js';
+import type { ClusterConfig } from '../storage/redis.js';
 import { percentile } from './report.js';
 
 export interface ProducerSetup {
   system: 'hway' | 'bull';
-  redis: string;
+  /** A URL; Highway also takes a Redis Cluster's seeds. */
+  redis: string | ClusterConfig;
   /** Highway: the node's key prefix. BullMQ: the queue's prefix. */
   prefix: string;
   token?: string;
@@ -43,6 +45,7 @@ if (setup.system === 'hway') {
   op = () => client.vault.sign(ids[i++ % ids.length]!, digest);
   close = () => client.close();
 } else {
+  if (typeof setup.redis !== 'string') throw new Error('the BullMQ producer takes a Redis URL');
   const url = new URL(setup.redis);
   const connection = { host: url.hostname, port: Number(url.port || 6379), maxRetriesPerRequest: null };
   const queue = new Queue('sign', { connection, prefix: setup.prefix });
@@ -83,8 +86,16 @@ async function closedLoop(inFlight: number, ms: number): Promise<Run> {
   return summary(lat, t0, cpu0);
 }
 
-/** Open loop at `rate` per second for `ms`: latency from issue to answer, not hidden by back-pressure. */
+/**
+ * Open loop at `rate` per second: one unmeasured second to reach the steady state at that rate (as
+ * bench:ingress does), then `ms` measured: latency from issue to answer, not hidden by back-pressure.
+ */
 async function openLoop(rate: number, ms: number): Promise<Run> {
+  await paced(rate, 1000);
+  return paced(rate, ms);
+}
+
+async function paced(rate: number, ms: number): Promise<Run> {
   const lat: number[] = [];
   const pending: Promise<void>[] = [];
   const t0 = performance.now();
