@@ -26,6 +26,8 @@ const arg = (name: string, dflt: string): string => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
 };
+// Issue 11: the gateway may add at most 0.5 ms at p50 over a direct call to the same wallet.
+const TARGET_MS = 0.5;
 const N = Number(arg('n', '2000'));
 const CONC = Number(arg('concurrency', '32'));
 const SECONDS = Number(arg('seconds', '3'));
@@ -200,7 +202,7 @@ async function main(): Promise<void> {
       overheadP99Ms: +(g.p99 - d.p99).toFixed(3),
       ratios: { p50: +(g.p50 / d.p50).toFixed(2), p99: +(g.p99 / d.p99).toFixed(2), throughput: +(tpGateway / tpDirect).toFixed(2) },
       targetOverheadP50Ms: 1,
-      meetsTarget: g.p50 - d.p50 <= 1,
+      meetsTarget: g.p50 - d.p50 <= TARGET_MS,
     };
     if (wantsJson()) {
       process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -210,7 +212,7 @@ async function main(): Promise<void> {
         { path: 'through the gateway', 'p50 ms': g.p50, 'p99 ms': g.p99, 'signs/s': Math.round(tpGateway), 'p50 ratio': result.ratios.p50, 'tput ratio': result.ratios.throughput },
       ];
       process.stdout.write(`${table(`walletSign (raw, 32-byte digest), ${N} sequential + ${CONC} concurrent for ${SECONDS} s; auth ${AUTH ? 'on' : 'off'}, verifier ${VERIFIER}, node ${NODE_PROCESS ? 'in its own process' : 'in-process'}`, rows)}\n`);
-      process.stdout.write(`gateway overhead at p50: ${fmt(result.overheadP50Ms, 3)} ms (target ≤ 1 ms: ${result.meetsTarget ? 'met' : 'NOT met'}); at p99: ${fmt(result.overheadP99Ms, 3)} ms\n`);
+      process.stdout.write(`gateway overhead at p50: ${fmt(result.overheadP50Ms, 3)} ms (target ≤ ${TARGET_MS} ms: ${result.meetsTarget ? 'met' : 'NOT met'}); at p99: ${fmt(result.overheadP99Ms, 3)} ms\n`);
     }
   } finally {
     direct.close();

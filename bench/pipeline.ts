@@ -18,13 +18,10 @@ import { HwayClient } from '../actors/client.js';
 import { createNode, type HwayNode } from '../actors/node.js';
 import { TokenService } from '../actors/gateway/tokens.js';
 import { ProducerProcess, type PhaseResult, type ProducerSetup } from './producer-process.js';
-import { fmt, table, wantsJson, type Row } from './report.js';
+import { fmt, numArg, type Row, table, wantsJson } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
+const arg = numArg;
 const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
 const MS = arg('seconds', 4) * 1000;
 const VAULTS = arg('vaults', 10_000);

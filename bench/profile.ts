@@ -14,12 +14,9 @@ import { TokenService } from '../actors/gateway/tokens.js';
 import { createNode } from '../actors/node.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 import { ProducerProcess } from './producer-process.js';
-import { fmt, table, wantsJson } from './report.js';
+import { fmt, numArg, table, wantsJson } from './report.js';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
+const arg = numArg;
 const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
 const SECONDS = arg('seconds', 6);
 const CONC = arg('concurrency', 50);

@@ -5,6 +5,12 @@ export type Row = Record<string, string | number>;
 
 export const wantsJson = (): boolean => process.argv.includes('--json');
 
+/** A numeric flag `--name N` of this command line, or `dflt`. */
+export function numArg(name: string, dflt: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+}
+
 export function fmt(n: number, digits = 0): string {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 }

@@ -20,12 +20,9 @@ import { pollUntil } from '../spec/helpers/deadlines.js';
 import { startCluster } from '../spec/helpers/redis-cluster.js';
 import { ProducerProcess, type PhaseResult } from './producer-process.js';
 import type { SignNodeSetup } from './sign-node.js';
-import { fmt, table, wantsJson, type Row } from './report.js';
+import { fmt, numArg, type Row, table, wantsJson } from './report.js';
 
-const arg = (name: string, dflt: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
+const arg = numArg;
 const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
 const MS = arg('seconds', 4) * 1000;
 const ROUNDS = arg('rounds', 2);

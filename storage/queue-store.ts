@@ -6,6 +6,7 @@
 // letters and an idle flag, all under the hash tag {p}, so each script touches one cluster slot.
 import type { Redis } from 'ioredis';
 import { GROUP, PRIORITIES, type Keys, type Priority } from '../actors/ingress/keys.js';
+import { isCluster } from './redis.js';
 import { runBatch, runScript, runScriptDurably, type Durability, type ScriptCall } from './scripts.js';
 
 /** Lane index: 0 critical, 1 default, 2 low. */
@@ -238,27 +239,34 @@ export class QueueStore {
   // ---- the consumer: outcomes ----
 
   /**
-   * Store results, publish them and acknowledge their entries, in one atomic script per partition
-   * and batch; all partitions' scripts leave together. Resolves to each group's error or null.
+   * Store results, publish them and acknowledge their entries, atomically per script call. On one
+   * Redis a call covers several partitions (up to MAX_COMPLETE_BATCH tasks): a node's results of one
+   * turn usually span many partitions with a task or two each, and a script call per partition cost
+   * Redis about as much per task as the whole batch's work. On a cluster a call's keys must share a
+   * slot, so there each call covers one partition. Resolves to each group's error or null.
    */
   async complete(groups: Array<{ p: number; done: Finished[] }>, resultTtlMs: number): Promise<Array<Error | null>> {
+    const tasks = groups.flatMap((g, gi) => g.done.map((f) => ({ gi, p: g.p, f })));
+    const perCall = isCluster(this.redis) ? groups.map((g, gi) => tasks.filter((t) => t.gi === gi)) : [tasks];
     const calls: ScriptCall[] = [];
-    const owner: number[] = [];
-    groups.forEach((g, gi) => {
-      for (let i = 0; i < g.done.length; i += MAX_COMPLETE_BATCH) {
-        const keys: string[] = [...this.keys.streams(g.p)];
-        const args: Array<string | number> = [GROUP, resultTtlMs];
-        for (const f of g.done.slice(i, i + MAX_COMPLETE_BATCH)) {
-          keys.push(this.keys.task(g.p, f.id), this.keys.result(g.p, f.id));
-          args.push(f.lane + 1, f.entryId, f.envelope, f.id, f.reply);
+    const owners: number[][] = [];
+    for (const list of perCall) {
+      for (let i = 0; i < list.length; i += MAX_COMPLETE_BATCH) {
+        const chunk = list.slice(i, i + MAX_COMPLETE_BATCH);
+        const parts = [...new Set(chunk.map((t) => t.p))];
+        const keys: string[] = parts.flatMap((p) => this.keys.streams(p));
+        const args: Array<string | number> = [GROUP, resultTtlMs, parts.length];
+        for (const { p, f } of chunk) {
+          keys.push(this.keys.task(p, f.id), this.keys.result(p, f.id));
+          args.push(parts.indexOf(p) + 1, f.lane + 1, f.entryId, f.envelope, f.id, f.reply);
         }
         calls.push({ name: 'complete_many', keys, args });
-        owner.push(gi);
+        owners.push([...new Set(chunk.map((t) => t.gi))]);
       }
-    });
+    }
     const errors: Array<Error | null> = groups.map(() => null);
     (await runBatch(this.redis, calls, this.durability)).forEach(([err], i) => {
-      if (err) errors[owner[i]!] ??= err;
+      if (err) for (const gi of owners[i]!) errors[gi] ??= err;
     });
     return errors;
   }

@@ -14,7 +14,7 @@
 // Flow of an entry: fetch-5.lua delivers it (XREADGROUP) and load.lua loads its task into a lane
 // buffer; the scheduler picks a lane; if the entry's key already has a task running, the entry waits
 // in that key's FIFO (it does not take a concurrency slot); otherwise it runs. Its outcome is written
-// by complete_many.lua (batched per partition and event-loop turn) or fail-5.lua, which store/publish
+// by complete_many.lua (batched per event-loop turn, across partitions on one Redis) or fail-5.lua, which store/publish
 // and XACK in one atomic step. Only then does the key's next task start.
 //
 // Wake-ups are pushed, not polled: when fetch-5.lua finds a partition empty it sets the partition's

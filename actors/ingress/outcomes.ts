@@ -1,5 +1,6 @@
-// Writes the outcomes of attempts: results (batched per partition and event-loop turn, one
-// complete_many.lua per partition and batch) and failures (a retry, or a dead letter).
+// Writes the outcomes of attempts: results (batched per event-loop turn: one complete_many.lua call
+// for the turn's results of every partition on one Redis, one per partition on a cluster) and
+// failures (a retry, or a dead letter).
 // Invariant: an entry is acknowledged only by the same script that stores its outcome, so an
 // acknowledged entry always has its outcome and a stored outcome never leaves its entry pending.
 import { isHwayError, type ErrorCode } from '../../errors.js';

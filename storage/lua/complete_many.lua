@@ -1,16 +1,19 @@
--- Finish tasks of one partition: store each result, tell its producer, then acknowledge — one atomic
--- step, so that an entry is never acknowledged without its result and a stored result is never left
--- unacknowledged. The first stored outcome wins: a late duplicate does not overwrite or re-publish.
--- KEYS[1..3] streams critical/default/low, then per task: task hash, result key
--- ARGV[1] group, ARGV[2] resultTtlMs, then 5 per task: priority index (1..3), entryId, envelope,
---   taskId, replyChannel
-local group, ttl = ARGV[1], ARGV[2]
-local n = (#KEYS - 3) / 2
-local ids = { {}, {}, {} }
+-- Finish tasks: store each result, tell its producer, then acknowledge — one atomic step, so that an
+-- entry is never acknowledged without its result and a stored result is never left unacknowledged.
+-- The first stored outcome wins: a late duplicate does not overwrite or re-publish.
+-- The tasks may belong to several partitions (on one Redis, one call finishes a whole batch of the
+-- node's; on a cluster, where a script's keys must share a slot, a call holds one partition's).
+-- KEYS: per partition g = 1..G its streams critical/default/low (KEYS[3g-2 .. 3g]), then per task:
+--   task hash, result key
+-- ARGV[1] group, ARGV[2] resultTtlMs, ARGV[3] G, then 6 per task: partition index g (1..G), priority
+--   index (1..3), entryId, envelope, taskId, replyChannel
+local group, ttl, parts = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local n = (#KEYS - 3 * parts) / 2
+local ids = {}
 for j = 0, n - 1 do
-  local tkey, rkey = KEYS[4 + 2 * j], KEYS[5 + 2 * j]
-  local b = 3 + 5 * j
-  local prio, eid, env, id, reply = tonumber(ARGV[b]), ARGV[b + 1], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4]
+  local tkey, rkey = KEYS[3 * parts + 1 + 2 * j], KEYS[3 * parts + 2 + 2 * j]
+  local b = 4 + 6 * j
+  local g, prio, eid, env, id, reply = tonumber(ARGV[b]), tonumber(ARGV[b + 1]), ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
   if redis.call('EXISTS', rkey) == 0 then
     redis.call('SET', rkey, env, 'PX', ttl)
     if redis.call('EXISTS', tkey) == 1 then
@@ -21,12 +24,12 @@ for j = 0, n - 1 do
     end
     if reply ~= '' then redis.call('PUBLISH', reply, id .. ' ' .. env) end
   end
-  table.insert(ids[prio], eid)
+  local s = 3 * (g - 1) + prio
+  ids[s] = ids[s] or {}
+  table.insert(ids[s], eid)
 end
-for i = 1, 3 do
-  if #ids[i] > 0 then
-    redis.call('XACK', KEYS[i], group, unpack(ids[i]))
-    redis.call('XDEL', KEYS[i], unpack(ids[i]))
-  end
+for s, list in pairs(ids) do
+  redis.call('XACK', KEYS[s], group, unpack(list))
+  redis.call('XDEL', KEYS[s], unpack(list))
 end
 return n

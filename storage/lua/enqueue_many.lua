@@ -7,7 +7,12 @@
 local stream = { critical = KEYS[3], default = KEYS[4], low = KEYS[5] }
 local n = #KEYS - 5
 local now = now_ms()
-local first = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+-- Only a delayed task can move the earliest due time: without one, the scheduled set is not read.
+local delayed = false
+for j = 0, n - 1 do
+  if tonumber(ARGV[2 + 10 * j + 8]) > 0 then delayed = true end
+end
+local first = delayed and redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 local out, queued = {}, 0
 for j = 0, n - 1 do
   local tkey = KEYS[6 + j]
@@ -33,7 +38,7 @@ for j = 0, n - 1 do
   end
 end
 -- The owner sleeps until the earliest due time: tell it when that moved earlier.
-if redis.call('ZRANGE', KEYS[1], 0, 0)[1] ~= first then redis.call('SPUBLISH', ARGV[1], 's') end
+if delayed and redis.call('ZRANGE', KEYS[1], 0, 0)[1] ~= first then redis.call('SPUBLISH', ARGV[1], 's') end
 -- The idle flag is set by the owner's fetch when it found the partition empty: only then is a
 -- wake-up needed (and the flag is cleared, so a busy partition costs no PUBLISH).
 if queued > 0 and redis.call('DEL', KEYS[2]) == 1 then redis.call('SPUBLISH', ARGV[1], 'q') end
