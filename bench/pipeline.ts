@@ -4,8 +4,10 @@
 // rate (open loop), resident memory with many active vaults, and re-activation time of a passivated
 // vault. The producer runs in its own process for both systems (bench/sign-producer.ts), as real
 // producers do; the CPU per sign is reported for the consuming process and the producer's separately.
-// Highway runs twice at each concurrency: auth off, and auth on (credentials: a MAC per task checked by
-// the node, a MAC per outcome checked by the client), so the cost of auth is a ratio of the same run.
+// Highway runs three times at each concurrency: auth off; auth on (credentials: a MAC per task checked
+// by the node, a MAC per outcome checked by the client), so the cost of auth is a ratio of the same
+// run; and auth off with 16 partitions instead of the default 64 (fewer, fuller fetches per sign: a
+// deployment of up to 16 nodes can choose it; see bench/README.md).
 //   npm run bench:pipeline [-- --json] [-- --seconds S] [-- --vaults N] [-- --auth-only | --audit-only [--rounds R]]
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { Queue, Worker } from 'bullmq';
@@ -85,11 +87,15 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
   }
 }
 
-/** `audit: false` runs auth on with the audit log off (the audit log needs auth: it records verified accounts). */
-async function hwaySigns(concurrency: number, auth = false, audit = true): Promise<{ closed: Run; half: Run }> {
+/**
+ * `audit: false` runs auth on with the audit log off (the audit log needs auth: it records verified
+ * accounts). `partitions`: the node's and the producer's partition count (default 64).
+ */
+async function hwaySigns(concurrency: number, auth = false, audit = true, partitions?: number): Promise<{ closed: Run; half: Run }> {
   const limits = { token: { rate: 1e9, burst: 1e9 }, account: { rate: 1e9, burst: 1e9 } };
-  return withNode(concurrency, auth ? { gateway: { rateLimits: limits }, ...(audit ? {} : { audit: false as const }) } : {}, (_node, _client, prefix, token) =>
-    drive({ system: 'hway', redis: REDIS, prefix, keys: KEYS, ...(token === undefined ? {} : { token }) }, concurrency * 2),
+  const parts = partitions === undefined ? {} : { partitions };
+  return withNode(concurrency, { ...parts, ...(auth ? { gateway: { rateLimits: limits }, ...(audit ? {} : { audit: false as const }) } : {}) }, (_node, _client, prefix, token) =>
+    drive({ system: 'hway', redis: REDIS, prefix, keys: KEYS, ...parts, ...(token === undefined ? {} : { token }) }, concurrency * 2),
   auth);
 }
 
@@ -201,6 +207,8 @@ for (const c of [10, 50]) {
   results[`hway-${c}`] = await hwaySigns(c);
   say(`highway with auth on, concurrency ${c} …`);
   results[`hway-auth-${c}`] = await hwaySigns(c, true);
+  say(`highway with 16 partitions, concurrency ${c} …`);
+  results[`hway-p16-${c}`] = await hwaySigns(c, false, true, 16);
   say(`bullmq + @noble/curves, concurrency ${c} …`);
   results[`bull-${c}`] = await bullmqSigns(c);
 }
@@ -218,9 +226,11 @@ for (const c of [10, 50]) {
   rows.push({ system: 'Highway (ingress → actor → enclave)', concurrency: c, 'signs/s': h.closed.rate, 'p50 ms': h.closed.p50, 'p99 ms': h.closed.p99, 'p99 ms @ half peak': h.half.p99, 'vs baseline': `${fmt(h.closed.rate / b.closed.rate, 2)}x`, ...cpu(h.closed) });
   const a = results[`hway-auth-${c}`]!;
   rows.push({ system: 'Highway, auth on', concurrency: c, 'signs/s': a.closed.rate, 'p50 ms': a.closed.p50, 'p99 ms': a.closed.p99, 'p99 ms @ half peak': a.half.p99, 'vs baseline': `${fmt(a.closed.rate / b.closed.rate, 2)}x`, ...cpu(a.closed) });
+  const q = results[`hway-p16-${c}`]!;
+  rows.push({ system: 'Highway, 16 partitions', concurrency: c, 'signs/s': q.closed.rate, 'p50 ms': q.closed.p50, 'p99 ms': q.closed.p99, 'p99 ms @ half peak': q.half.p99, 'vs baseline': `${fmt(q.closed.rate / b.closed.rate, 2)}x`, ...cpu(q.closed) });
 }
 if (wantsJson()) {
-  console.log(JSON.stringify({ seconds: MS / 1000, runs: results, ratios: { c10: results['hway-10']!.closed.rate / results['bull-10']!.closed.rate, c50: results['hway-50']!.closed.rate / results['bull-50']!.closed.rate }, vaults: { count: VAULTS, ...mem, ...react } }));
+  console.log(JSON.stringify({ seconds: MS / 1000, runs: results, ratios: Object.fromEntries([10, 50].flatMap((c) => [[`c${c}`, results[`hway-${c}`]!.closed.rate / results[`bull-${c}`]!.closed.rate], [`c${c}p16`, results[`hway-p16-${c}`]!.closed.rate / results[`bull-${c}`]!.closed.rate]])), vaults: { count: VAULTS, ...mem, ...react } }));
 } else {
   console.log(table('end-to-end signatures (producer in its own process; consumer = the node or the BullMQ worker; same Redis, same run)', rows));
   console.log('');

@@ -20,6 +20,8 @@ export interface ProducerSetup {
   token?: string;
   /** Highway: vault ids the producer generates, then signs with in turn. BullMQ: key indices. */
   keys: number;
+  /** Highway: the partition count the node was given (default 64). */
+  partitions?: number;
 }
 export type Phase = { phase: 'closed'; inFlight: number; ms: number } | { phase: 'open'; rate: number; ms: number } | { phase: 'exit' };
 export interface Run {
@@ -38,7 +40,7 @@ const send = (m: unknown): void => void process.send!(m);
 let op: () => Promise<unknown>;
 let close: () => Promise<void>;
 if (setup.system === 'hway') {
-  const client = new HwayClient({ redis: setup.redis, prefix: setup.prefix, callTimeoutMs: 60_000, ...(setup.token === undefined ? {} : { token: setup.token }) });
+  const client = new HwayClient({ redis: setup.redis, prefix: setup.prefix, callTimeoutMs: 60_000, ...(setup.partitions === undefined ? {} : { partitions: setup.partitions }), ...(setup.token === undefined ? {} : { token: setup.token }) });
   const ids = Array.from({ length: setup.keys }, (_, i) => `bench-${i}`);
   await Promise.all(ids.map((id) => client.vault.generate(id)));
   let i = 0;
