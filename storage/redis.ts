@@ -77,7 +77,11 @@ function clusterConnection(seeds: ClusterSeed[], nodeOpts: RedisOptions, overrid
     slotsRefreshTimeout: 2000,
   };
   if (typeof maxRetriesPerRequest === 'number') opts.maxRedirections = Math.max(16, maxRetriesPerRequest);
-  return new Cluster(seeds, opts);
+  const cluster = new Cluster(seeds, opts);
+  // Each master's connection coalesces its writes per loop turn, as a single Redis's does: this is
+  // what groups a batch's script calls per master here, auto-pipelining being off.
+  cluster.on('+node', (node: Redis) => coalesceWrites(node));
+  return cluster;
 }
 
 /**
