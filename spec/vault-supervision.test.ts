@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import type { NodeInternals as HwayNode } from '../actors/node.js';
 import type { VaultMsg } from '../actors/vault/vault-actor.js';
+import { pollUntil } from './helpers/deadlines.js';
 import { testCluster } from './helpers/node.js';
 
 const digest = createHash('sha256').update('x').digest();
@@ -37,6 +38,38 @@ describe('passivation', () => {
     const after = await node.stats();
     expect(after.vaults.active).toBe(1);
     expect(after.vaults.activations).toBe(before.vaults.activations + 1);
+  });
+});
+
+describe("a vault's operations keep their order", () => {
+  const cluster = testCluster('order');
+  let node: HwayNode;
+  beforeAll(async () => {
+    node = cluster.node({ passivateMs: 300 });
+    await node.start();
+  });
+  afterAll(() => cluster.cleanup());
+
+  // The supervisor hands an active vault's operation straight to its actor, and passes through its own
+  // mailbox only to spawn one: operations sent while earlier ones still wait there must not overtake them.
+  test('while the actor is spawned, and once it is active', async () => {
+    const client = cluster.client();
+    await client.vault.generate('ordered');
+    // passivated: the next operation spawns the actor
+    await pollUntil(async () => (await node.stats()).vaults.active === 0, 'the vault passivated');
+    const { partition, fence } = await cluster.fence('ordered');
+    const answered: number[] = [];
+    const sign = (i: number): Promise<unknown> =>
+      node.supervisor!.run('ordered', { op: { kind: 'sign', digest }, account: '*', partition, fence }).then(() => void answered.push(i));
+    const all: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i++) all.push(sign(i)); // through the supervisor: no actor yet
+    await new Promise((r) => setImmediate(r)); // the supervisor spawns the actor and hands it the first
+    for (let i = 10; i < 20; i++) all.push(sign(i)); // earlier ones may still wait in its mailbox
+    await Promise.all(all);
+    for (let i = 20; i < 30; i++) all.push(sign(i)); // the actor is active: straight to it
+    await Promise.all(all);
+    expect(answered).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect((await node.stats()).vaults.activations).toBe(2);
   });
 });
 
