@@ -34,6 +34,9 @@ export function logger(component: string, fields: Record<string, string | number
   return levelGuarded(rootLogger().child({ component, ...fields }));
 }
 
+const GUARDED = Symbol('hway.levelGuarded');
+type Method = ((this: winston.Logger, ...args: unknown[]) => unknown) & { [GUARDED]?: true };
+
 /**
  * winston runs its whole format (a timestamp, the metadata merged, safe-stable-stringify) for every
  * call and drops a line below the level only at the transport: a `debug` per vault operation cost a
@@ -41,9 +44,6 @@ export function logger(component: string, fields: Record<string, string | number
  * (and of its children) first asks `isLevelEnabled`, a comparison of two numbers, and returns at once
  * when the line would be dropped anyway. The level is read at each call, so changing it still works.
  */
-const GUARDED = Symbol('hway.levelGuarded');
-type Method = ((this: winston.Logger, ...args: unknown[]) => unknown) & { [GUARDED]?: true };
-
 function levelGuarded(l: winston.Logger): winston.Logger {
   const methods = l as unknown as Record<string, Method>;
   for (const level of [...Object.keys(l.levels), 'child']) {
