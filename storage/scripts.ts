@@ -112,7 +112,8 @@ export type Reply = [Error | null, unknown];
  * Run script calls together: each is sent on its own, in this turn. On one Redis the connection
  * coalesces a turn's writes into one (write-coalescing.ts), so they leave in one write without an
  * ioredis Pipeline (which copies every defined script onto itself: more than the call it carries). On
- * a cluster, the node connection's auto-pipelining groups the calls per master.
+ * a cluster each master's connection coalesces its own writes the same way (auto-pipelining is off
+ * there), so the calls leave in one write per master.
  */
 export async function runBatch(redis: Redis, calls: ScriptCall[], durability?: Durability): Promise<Reply[]> {
   if (calls.length === 0) return [];
