@@ -14,13 +14,12 @@
 // Redis, the cluster, and the cluster with durability { replicas: 1, timeoutMs: 1000 } (WAIT 1 after
 // every enqueue and outcome write), interleaved row by row; cluster figures are reported as ratios to
 // the single Redis's of the same run. The cluster is stopped at the end, on error and on SIGINT/SIGTERM.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import winston from 'winston';
 import { createIngress, IngressClient, type Durability, type Ingress, type RedisSource } from '../actors/ingress/index.js';
+import { startReadyChild, type ReadyChild } from './ready-child.js';
 import { percentile, table, wantsJson, type Row } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 import { closeConnection, connect } from '../storage/redis.js';
@@ -219,23 +218,8 @@ async function bullLatency(rates: number[]): Promise<number[][]> {
 }
 
 /** The consumer in a child process (bench/ingress-worker.ts), concurrency 10. */
-async function startWorker(system: 'hway' | 'bullmq', name: string): Promise<{ stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./ingress-worker.ts', import.meta.url)), system, REDIS, name, '10'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`${system} worker exited with ${code}`)));
-  });
-  return {
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+function startWorker(system: 'hway' | 'bullmq', name: string): Promise<ReadyChild> {
+  return startReadyChild(new URL('./ingress-worker.ts', import.meta.url), [system, REDIS, name, '10'], `${system} worker`);
 }
 
 // ---------- shared ----------

@@ -23,10 +23,9 @@ import { ProducerProcess, type PhaseResult, type ProducerSetup } from './produce
 import { fmt, numArg, type Row, table, wantsJson } from './report.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 
-const arg = numArg;
 const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
-const MS = arg('seconds', 4) * 1000;
-const VAULTS = arg('vaults', 10_000);
+const MS = numArg('seconds', 4) * 1000;
+const VAULTS = numArg('vaults', 10_000);
 const KEYS = 64;
 const say = (s: string): void => {
   if (!wantsJson()) process.stderr.write(s + '\n');
@@ -75,7 +74,7 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
     token = (await issuer.issue({ account: 'bench', perm: 'admin', ttlSec: 3600 })).token;
     await issuer.close();
   }
-  // A generous rate limit: the benchmark measures the pipeline, not the limiter refusing it.
+  // Signs come from the producer's process; this client serves the memory and re-activation rows.
   const client = new HwayClient({ redis: REDIS, prefix, callTimeoutMs: 60_000, ...(token === undefined ? {} : { token }) });
   try {
     return await f(node, client, prefix, token);
@@ -92,6 +91,7 @@ async function withNode<T>(concurrency: number, extra: Parameters<typeof createN
  * accounts). `partitions`: the node's and the producer's partition count (default 64).
  */
 async function hwaySigns(concurrency: number, auth = false, audit = true, partitions?: number): Promise<{ closed: Run; half: Run }> {
+  // A generous rate limit: the benchmark measures the pipeline, not the limiter refusing it.
   const limits = { token: { rate: 1e9, burst: 1e9 }, account: { rate: 1e9, burst: 1e9 } };
   const parts = partitions === undefined ? {} : { partitions };
   return withNode(concurrency, { ...parts, ...(auth ? { gateway: { rateLimits: limits }, ...(audit ? {} : { audit: false as const }) } : {}) }, (_node, _client, prefix, token) =>
@@ -172,7 +172,7 @@ if (authOnly || auditOnly) {
   const [what, offRun, onRun] = auditOnly
     ? ['audit', (c: number) => hwaySigns(c, true, false), (c: number) => hwaySigns(c, true, true)]
     : ['auth', (c: number) => hwaySigns(c), (c: number) => hwaySigns(c, true)];
-  const rounds = arg('rounds', 3);
+  const rounds = numArg('rounds', 3);
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const authRows: Row[] = [];
   const json: Record<string, unknown> = {};

@@ -16,15 +16,14 @@ import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 import { ProducerProcess } from './producer-process.js';
 import { fmt, numArg, table, wantsJson } from './report.js';
 
-const arg = numArg;
 const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
-const SECONDS = arg('seconds', 6);
-const CONC = arg('concurrency', 50);
-const TOP = arg('top', 20);
+const SECONDS = numArg('seconds', 6);
+const CONC = numArg('concurrency', 50);
+const TOP = numArg('top', 20);
 /** Vaults the producer signs with in turn: all of them stay active (a supervisor with that many children). */
-const KEYS = arg('keys', 64);
+const KEYS = numArg('keys', 64);
 /** An open loop at this many signs/s instead of the closed loop (where the time goes below the peak). */
-const RATE = arg('rate', 0);
+const RATE = numArg('rate', 0);
 const AUTH = !process.argv.includes('--no-auth');
 const outIdx = process.argv.indexOf('--out');
 

@@ -10,22 +10,20 @@
 // a second node process cannot add cores: the figure shows what scaling out costs or gains here, not
 // what it would on separate machines.
 //   npm run bench:scale-out [-- --seconds S] [--rounds R] [--json]
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { readClusterView } from '../actors/inspect/cluster-view.js';
 import { connect, type ClusterConfig } from '../storage/redis.js';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 import { pollUntil } from '../spec/helpers/deadlines.js';
 import { startCluster } from '../spec/helpers/redis-cluster.js';
 import { ProducerProcess, type PhaseResult } from './producer-process.js';
+import { startReadyChild } from './ready-child.js';
 import type { SignNodeSetup } from './sign-node.js';
 import { fmt, numArg, type Row, table, wantsJson } from './report.js';
 
-const arg = numArg;
 const REDIS = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
-const MS = arg('seconds', 4) * 1000;
-const ROUNDS = arg('rounds', 2);
+const MS = numArg('seconds', 4) * 1000;
+const ROUNDS = numArg('rounds', 2);
 const PARTITIONS = 64;
 const IN_FLIGHT = 100;
 const say = (s: string): void => {
@@ -34,31 +32,14 @@ const say = (s: string): void => {
 
 type Source = string | ClusterConfig;
 
-function startNode(setup: SignNodeSetup): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--disable-warning=ExperimentalWarning', fileURLToPath(new URL('./sign-node.ts', import.meta.url)), JSON.stringify(setup)], {
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('ready')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`node ${setup.nodeId} exited with ${code}`)));
-  });
-}
-
-async function stopNode(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 /** One measurement: `nodes` node processes on `src`, the producer in its own. */
 async function measure(src: Source, nodes: number): Promise<PhaseResult> {
   const prefix = `hwb-so-${randomBytes(3).toString('hex')}`;
   const masterKeys = `1:${randomBytes(32).toString('hex')}`;
   const ids = Array.from({ length: nodes }, (_, i) => `${prefix}-n${i}`);
-  const children = await Promise.all(ids.map((nodeId) => startNode({ redis: src, prefix, nodeId, masterKeys, concurrency: 50 })));
+  const children = await Promise.all(
+    ids.map((nodeId) => startReadyChild(new URL('./sign-node.ts', import.meta.url), [JSON.stringify({ redis: src, prefix, nodeId, masterKeys, concurrency: 50 } satisfies SignNodeSetup)], `node ${nodeId}`, 'ignore')),
+  );
   const admin = connect(src, { maxRetriesPerRequest: null });
   try {
     // The leases settle: every partition owned, and no node above its share.
@@ -77,7 +58,7 @@ async function measure(src: Source, nodes: number): Promise<PhaseResult> {
       await producer.stop();
     }
   } finally {
-    await Promise.all(children.map(stopNode));
+    await Promise.all(children.map((c) => c.stop()));
     await deleteKeysWithPrefix(admin, prefix);
     admin.disconnect();
   }
