@@ -1,15 +1,16 @@
 // libsecp256k1's secret-dependent table lookup stays branch-free in the code we ship.
 //
-// The bundled libsecp256k1 predates upstream v0.3.1's "Fix 'constant-timeness' issue with Clang >= 14"
-// (enclaves/vault/secp256k1-ct.patch, applied by build.sh): without it clang sees that a cmov's flag
-// is 0 or 1 and replaces the mask arithmetic with a choice on the flag. Signing looks up the multiple
-// of G for each 4-bit group of the (blinded) nonce with secp256k1_ge_storage_cmov(…, i == bits) over
-// the whole table row; a `select` or branch on `i == bits` there is a choice on a secret.
+// libsecp256k1 0.5.0 carries upstream's fix for clang >= 14 (v0.3.1, "Fix 'constant-timeness' issue with
+// Clang >= 14"): a cmov reads its flag through a volatile local, so clang cannot see that the flag is 0 or
+// 1 and replace the mask arithmetic with a choice on it. Signing looks up, for each of the 43 comb blocks,
+// one of 32 precomputed points with secp256k1_ge_storage_cmov(…, index == abs) over the block's whole
+// table; a `select` or branch on `index == abs` there is a choice on a secret.
 //
 // build.sh --ct-objects compiles libsecp256k1's object exactly as it goes into vault.wasm, unstripped,
-// plus the same without the patch as a control; wasm-objdump (Debian package wabt, installed by .ci/run)
-// disassembles both. Also here: the signing context's blinding is re-seeded at creation and every
-// KEYS_RERANDOMIZE_EVERY uses (keys.c), seen through the test build's t_sign_context export.
+// plus a control with the volatile trick undone (libsecp256k1 before the fix); wasm-objdump (Debian
+// package wabt, installed by .ci/run) disassembles both. Also here: the signing context's blinding is
+// re-seeded at creation and every KEYS_RERANDOMIZE_EVERY uses (keys.c), seen through the test build's
+// t_sign_context export.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,21 +56,31 @@ const BRANCHES = new Set(['br', 'br_if', 'br_table', 'if']);
 const count = (body: Instr[], ops: Set<string> | string): number => body.filter((i) => (typeof ops === 'string' ? i.op === ops : ops.has(i.op))).length;
 
 /**
- * Why each `br_if` of `body` is harmless, or the reason it is not: every one must be the latch of the
- * loop it closes (`br_if 0` right before that loop's `end`), taken on `counter <cmp> constant`, where
- * the loop changes `counter` only by adding a constant to it. That is a loop over public bounds.
+ * Why each `br_if` of `body` is harmless, or the reason it is not. Each must be either
+ * - the latch of the loop it closes (`br_if 0` right before that loop's `end`), taken on
+ *   `counter <cmp> constant`, where the loop changes `counter` only by adding a constant to it: a loop
+ *   over public bounds; or
+ * - taken on `flag & 1`, where every write of `flag` stores a constant: the flag then depends only on
+ *   which way earlier branches went, and by induction those are public too (ecmult_gen's "first
+ *   lookup" flag, which skips the addition to the point at infinity).
  */
-function nonLatchBranches(body: Instr[]): string[] {
+function nonPublicBranches(body: Instr[]): string[] {
   const problems: string[] = [];
   const open: { op: string; at: number }[] = [];
+  const writtenOnlyWithConstants = (local: string): boolean =>
+    body.every((w, j) => !((w.op === 'local.set' || w.op === 'local.tee') && w.arg === local) || body[j - 1]?.op === 'i32.const');
   body.forEach((ins, k) => {
     if (ins.op === 'block' || ins.op === 'loop' || ins.op === 'if') open.push({ op: ins.op, at: k });
     else if (ins.op === 'end') open.pop();
     if (ins.op !== 'br_if') return;
     const where = `br_if #${k}`;
-    const loop = open[open.length - 1];
-    if (ins.arg !== '0' || loop?.op !== 'loop' || body[k + 1]?.op !== 'end') return void problems.push(`${where} is not a loop latch`);
     const [ref, bound, cmp] = [body[k - 3], body[k - 2], body[k - 1]];
+    if (ref?.op === 'local.get' && bound?.op === 'i32.const' && bound.arg === '1' && cmp?.op === 'i32.and') {
+      if (!writtenOnlyWithConstants(ref.arg)) problems.push(`${where} is taken on local ${ref.arg}, which is written with computed values`);
+      return;
+    }
+    const loop = open[open.length - 1];
+    if (ins.arg !== '0' || loop?.op !== 'loop' || body[k + 1]?.op !== 'end') return void problems.push(`${where} is neither a loop latch nor taken on a constant-written flag`);
     if (!/^i32\.(ne|lt_[su]|gt_[su]|le_[su]|ge_[su])$/.test(cmp?.op ?? '') || bound?.op !== 'i32.const' || !/^local\.(tee|get)$/.test(ref?.op ?? '')) {
       return void problems.push(`${where} is not taken on a counter compared with a constant`);
     }
@@ -84,8 +95,8 @@ function nonLatchBranches(body: Instr[]): string[] {
   return problems;
 }
 
-let patched: Map<string, Instr[]>;
-let unpatched: Map<string, Instr[]>;
+let built: Map<string, Instr[]>;
+let control: Map<string, Instr[]>;
 let dir: string;
 
 function fn(objects: Map<string, Instr[]>, name: string): Instr[] {
@@ -97,46 +108,55 @@ function fn(objects: Map<string, Instr[]>, name: string): Instr[] {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'hway-ct-'));
   execFileSync('bash', ['enclaves/vault/build.sh', '--ct-objects', dir], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  patched = disassemble(join(dir, 'secp256k1_unit.o'));
-  unpatched = disassemble(join(dir, 'secp256k1_unit.unpatched.o'));
+  built = disassemble(join(dir, 'secp256k1_unit.o'));
+  control = disassemble(join(dir, 'secp256k1_unit.control.o'));
 });
 afterAll(() => {
   if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('libsecp256k1 as built (secp256k1-ct.patch applied)', () => {
-  test('ecmult_gen, the secret table lookup: no select, no if, no br_table; its only branches are its two loops', () => {
-    const body = fn(patched, 'secp256k1_ecmult_gen');
+describe('libsecp256k1 0.5.0 as built', () => {
+  test('ecmult_gen, the secret table lookup: no select, no if, no br_table; its branches are its two loops and the public "first lookup" flag', () => {
+    const body = fn(built, 'secp256k1_ecmult_gen');
     expect(count(body, 'select')).toBe(0);
-    expect(count(body, new Set(['if', 'br_table', 'br']))).toBe(0);
-    expect(count(body, 'loop')).toBe(2); // the 64 groups of 4 bits, the 16 entries of a row
-    expect(count(body, 'br_if')).toBe(2);
-    expect(nonLatchBranches(body)).toEqual([]);
+    expect(count(body, new Set(['if', 'br_table']))).toBe(0);
+    // The 43 blocks, and the 32 entries of a block's table (with 43 blocks of 6 teeth the comb spacing is
+    // 1, so there is no doubling loop around them).
+    expect(count(body, 'loop')).toBe(2);
+    expect(count(body, 'br_if')).toBe(3);
+    expect(nonPublicBranches(body)).toEqual([]);
   });
 
   test('the cmovs are inlined into it (so the check above covers ge_storage_cmov and fe_storage_cmov)', () => {
     for (const name of ['secp256k1_ge_storage_cmov', 'secp256k1_fe_storage_cmov', 'secp256k1_fe_cmov']) {
-      const body = patched.get(name);
+      const body = built.get(name);
       // Not emitted on its own; should a compiler ever do so, it must be straight-line too.
       if (body !== undefined) expect({ name, branches: count(body, BRANCHES), selects: count(body, 'select') }).toEqual({ name, branches: 0, selects: 0 });
     }
   });
 
   test('gej_add_ge (after each lookup): no branch; its cmovs are masks, not selects', () => {
-    const body = fn(patched, 'secp256k1_gej_add_ge');
+    const body = fn(built, 'secp256k1_gej_add_ge');
     expect(count(body, BRANCHES)).toBe(0);
-    // Its three fe_cmovs (degenerate, a->infinity) would be 30 selects, one per limb. What remains are
-    // the 2 of fe_normalizes_to_zero's `(z0 == 0) | (z1 == 0x3FFFFFF)` for r->infinity (as upstream).
-    expect(count(body, 'select')).toBeLessThanOrEqual(2);
+    // Its three fe_cmovs (degenerate, a->infinity) would be 30 selects, one per limb (the control shows it).
+    expect(count(body, 'select')).toBe(0);
   });
 
-  test('control: without the patch, clang turns the lookup into selects on `i == bits` (what the fix removes)', () => {
-    const body = fn(unpatched, 'secp256k1_ecmult_gen');
-    const selects = count(body, 'select');
+  test('control: without the volatile trick, clang turns the lookup into selects on `index == abs` (what the fix prevents)', () => {
+    const body = fn(control, 'secp256k1_ecmult_gen');
     // 16 here: one per 32-bit limb of the 8 + 8 in a ge_storage. If a later clang stops doing this,
-    // the check above still holds; this control just shows that it can see the problem.
-    expect(selects).toBeGreaterThan(0);
-    expect(count(fn(unpatched, 'secp256k1_gej_add_ge'), 'select')).toBeGreaterThan(count(fn(patched, 'secp256k1_gej_add_ge'), 'select'));
+    // the checks above still hold; this control just shows that they can see the problem.
+    expect(count(body, 'select')).toBeGreaterThan(0);
+    expect(count(fn(control, 'secp256k1_gej_add_ge'), 'select')).toBeGreaterThan(count(fn(built, 'secp256k1_gej_add_ge'), 'select'));
+  });
+
+  test('control: the branch check itself rejects a branch taken on a computed value', () => {
+    // ecmult_gen's `first` flag is written only with constants; a flag computed from data is not accepted.
+    const flagged: Instr[] = [
+      { op: 'local.get', arg: '5' }, { op: 'i32.const', arg: '7' }, { op: 'i32.xor', arg: '' }, { op: 'local.set', arg: '9' },
+      { op: 'block', arg: '' }, { op: 'local.get', arg: '9' }, { op: 'i32.const', arg: '1' }, { op: 'i32.and', arg: '' }, { op: 'br_if', arg: '0' }, { op: 'end', arg: '' },
+    ];
+    expect(nonPublicBranches(flagged)).toEqual(['br_if #8 is taken on local 9, which is written with computed values']);
   });
 });
 

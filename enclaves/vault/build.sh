@@ -7,10 +7,11 @@
 #   bash enclaves/vault/build.sh           build and write the committed files
 #   bash enclaves/vault/build.sh --check   build in a temp dir, compare byte-for-byte
 #   bash enclaves/vault/build.sh --ct-objects DIR   only libsecp256k1's object, unstripped, as it goes
-#       into vault.wasm (DIR/secp256k1_unit.o), and the same without secp256k1-ct.patch
-#       (DIR/secp256k1_unit.unpatched.o): spec/enclave-constant-time.test.ts disassembles them
+#       into vault.wasm (DIR/secp256k1_unit.o), and a control built without upstream's constant-time
+#       "volatile trick" (DIR/secp256k1_unit.control.o): spec/enclave-constant-time.test.ts disassembles them
 # Needs clang, wasm-ld and wasi-libc for wasm32-wasi
-# (Debian: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32).
+# (Debian: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32), and libsecp256k1's release
+# tarball (below), which it downloads once from Debian's archive into .cache/ and checks by SHA-256.
 set -euo pipefail
 
 CHECK=0
@@ -27,7 +28,16 @@ cd "$ROOT"                       # every path below is relative to the repositor
 export LC_ALL=C SOURCE_DATE_EPOCH=0 ZERO_AR_DATE=1
 
 CC="${CC:-clang}"
-SECP=node_modules/secp256k1/src/secp256k1
+# libsecp256k1 0.5.0, the upstream release tarball as Debian ships it (trixie's libsecp256k1 source
+# package; the SHA-256 is the one Debian's signed Sources index lists). Not from npm: no npm package
+# carries a current release's sources. 0.5.0 over the 2019 snapshot the secp256k1 npm package bundles:
+# safegcd inversion and the signed-digit multi-comb halve a signature's cost in wasm (bench:enclave),
+# and it has upstream's constant-time fixes (v0.3.1, v0.3.2) built in.
+SECP_VERSION=0.5.0
+SECP_TARBALL="libsecp256k1_${SECP_VERSION}.orig.tar.xz"
+SECP_SHA256=13b70138be52d7a23bdf0ea39ed79799a30eb855f2ed82c028357f6432cd536b
+SECP_URL="${HWAY_SECP_URL:-http://deb.debian.org/debian/pool/main/libs/libsecp256k1/$SECP_TARBALL}"
+SECP_CACHE="${HWAY_SECP_CACHE:-$ROOT/.cache}"
 SRCS="frame.c sha256.c hmac.c scrypt.c argon2id.c chacha20poly1305.c config.c seal.c keys.c plugin.c test_exports.c"
 # Argon2 (RFC 9106): the reference C sources bundled in the `argon2` npm package (CC0 / Apache-2.0),
 # compiled without threads (wasm32-wasi has none; the lanes are filled one after the other).
@@ -43,8 +53,8 @@ KDF_MAX_MEMORY=$(( (1024 + 64) * 1024 * 1024 ))
 missing=()
 command -v "$CC" >/dev/null 2>&1 || missing+=("clang (Debian package: clang)")
 command -v wasm-ld >/dev/null 2>&1 || command -v wasm-ld-14 >/dev/null 2>&1 || missing+=("wasm-ld (Debian package: lld)")
-command -v "${HOSTCC:-cc}" >/dev/null 2>&1 || missing+=("a native C compiler for libsecp256k1's table generator (Debian package: gcc)")
-command -v patch >/dev/null 2>&1 || missing+=("patch, to apply secp256k1-ct.patch (Debian package: patch)")
+command -v xz >/dev/null 2>&1 || missing+=("xz, to unpack libsecp256k1's tarball (Debian package: xz-utils)")
+[ -f "$SECP_CACHE/$SECP_TARBALL" ] || command -v curl >/dev/null 2>&1 || missing+=("curl, to download libsecp256k1's tarball once (Debian package: curl)")
 if [ ${#missing[@]} -eq 0 ]; then
   probe="$(mktemp -d)"
   trap 'rm -rf "$probe"' EXIT
@@ -63,7 +73,6 @@ if [ ${#missing[@]} -eq 0 ]; then
   rm -rf "$probe"
   trap - EXIT
 fi
-[ -f "$SECP/src/secp256k1.c" ] || missing+=("$SECP/src/secp256k1.c (run npm install: package secp256k1@5.0.2)")
 [ -f "$ARGON2/src/core.c" ] || missing+=("$ARGON2/src/core.c (run npm install: package argon2@0.45.1)")
 if [ ${#missing[@]} -gt 0 ]; then
   echo "build.sh: cannot build the vault enclave, missing:" >&2
@@ -75,32 +84,44 @@ fi
 COMMON=(--target=wasm32-wasi -O2 -std=c11
   -ffile-prefix-map="$ROOT"=. -fdebug-prefix-map="$ROOT"=.
   -Wall -Wextra -Werror=implicit-function-declaration)
-SECP_DEFS=(-DSECP256K1_BUILD -DUSE_NUM_NONE -DUSE_FIELD_10X26 -DUSE_SCALAR_8X32
-  -DUSE_FIELD_INV_BUILTIN -DUSE_SCALAR_INV_BUILTIN -DENABLE_MODULE_RECOVERY
-  -DECMULT_WINDOW_SIZE=15 -DECMULT_GEN_PREC_BITS=4 -DUSE_EXTERNAL_DEFAULT_CALLBACKS
-  -DUSE_ECMULT_STATIC_PRECOMPUTATION)
+# 10x26 field and 8x32 scalar (USE_FORCE_WIDEMUL_INT64): wasm32 has no 64x64->128 multiply, and the
+# int128 build measured twice as slow. The 86 KiB signing table (COMB 43x6, upstream's largest) is
+# the fastest; the verification table is kept at window 8 (8 KiB) because every vault instance copies
+# the module's data into its own memory, and window 15's 1 MiB would be per vault.
+SECP_DEFS=(-DENABLE_MODULE_RECOVERY -DUSE_FORCE_WIDEMUL_INT64 -DCOMB_BLOCKS=43 -DCOMB_TEETH=6
+  -DECMULT_WINDOW_SIZE=8 -DUSE_EXTERNAL_DEFAULT_CALLBACKS)
 LDFLAGS=(-mexec-model=reactor -Wl,--strip-all -Wl,--max-memory=67108864 -Wl,-z,stack-size=262144 -Wl,--stack-first)
 
-# libsecp256k1's signing table (ECMULT_GEN_PREC_BITS=4: 64 KiB) is precomputed here by its own
-# gen_context.c, built for this machine, and compiled into the wasm as constant data. Built at run
-# time instead, every vault instance would touch ~210 KiB of stack temporaries on its first
-# signature, which is most of the 256 KiB per-instance budget.
-gen_static_context() { # $1 = directory that receives src/ecmult_static_context.h
-  local dir="$1"
-  mkdir -p "$dir/src"
-  "${HOSTCC:-cc}" -O1 -w -DECMULT_GEN_PREC_BITS=4 -DUSE_NUM_NONE -DUSE_FIELD_10X26 -DUSE_SCALAR_8X32 \
-    -DUSE_FIELD_INV_BUILTIN -DUSE_SCALAR_INV_BUILTIN -I"$SECP" -I"$SECP/src" \
-    "$SECP/src/gen_context.c" -o "$dir/gen_context"
-  (cd "$dir" && ./gen_context)
+# libsecp256k1's sources: the release tarball, fetched into the cache once and checked every build.
+secp_sources() { # $1 = directory that receives include/ and src/
+  local tarball="$SECP_CACHE/$SECP_TARBALL"
+  if [ ! -f "$tarball" ] || [ "$(sha256sum "$tarball" | cut -d' ' -f1)" != "$SECP_SHA256" ]; then
+    mkdir -p "$SECP_CACHE"
+    echo "build.sh: downloading $SECP_URL" >&2
+    if ! curl -fsSL --retry 3 -o "$tarball.part" "$SECP_URL"; then
+      rm -f "$tarball.part"
+      echo "build.sh: cannot download libsecp256k1 $SECP_VERSION from $SECP_URL (set HWAY_SECP_URL to a mirror, or put $SECP_TARBALL in $SECP_CACHE)" >&2
+      exit 1
+    fi
+    mv "$tarball.part" "$tarball"
+  fi
+  local got
+  got="$(sha256sum "$tarball" | cut -d' ' -f1)"
+  if [ "$got" != "$SECP_SHA256" ]; then
+    echo "build.sh: $tarball has SHA-256 $got, expected $SECP_SHA256; refusing to build from it" >&2
+    exit 1
+  fi
+  mkdir -p "$1"
+  tar -xJf "$tarball" -C "$1" --strip-components=1 "libsecp256k1-$SECP_VERSION/include" "libsecp256k1-$SECP_VERSION/src"
 }
 
-# libsecp256k1's sources as built: a copy of the npm package's, with secp256k1-ct.patch applied (the
-# constant-time fix of upstream v0.3.1 for clang >= 14; the patch file says what and why). -F0: the
-# patch must apply exactly, or the build stops.
-patched_secp() { # $1 = directory that receives include/ and src/
-  mkdir -p "$1"
-  cp -R "$SECP/include" "$SECP/src" "$1/"
-  patch -p1 -F0 --quiet --no-backup-if-mismatch -d "$1" < enclaves/vault/secp256k1-ct.patch
+# The control of spec/enclave-constant-time.test.ts: the same sources with the "volatile trick" of
+# upstream's v0.3.1 fix (a cmov reads its flag through a volatile local) undone, as libsecp256k1 was
+# before it. clang >= 14 then turns the secret table lookup into selects; the test shows it can see that.
+control_sources() { # $1 = sources from secp_sources, $2 = directory for the control copy
+  cp -R "$1" "$2"
+  sed -i 's/volatile int vflag = flag;/int vflag = flag;/' "$2/src/field_10x26_impl.h" "$2/src/scalar_8x32_impl.h" "$2/src/util.h"
+  ! grep -q 'volatile int vflag' "$2/src/field_10x26_impl.h" "$2/src/scalar_8x32_impl.h" "$2/src/util.h"
 }
 
 # libsecp256k1 as one translation unit. The temp dir is mapped to a fixed name so that no random path
@@ -108,7 +129,7 @@ patched_secp() { # $1 = directory that receives include/ and src/
 compile_secp() { # $1 = libsecp256k1 source dir, $2 = output object, rest = extra cflags
   local src="$1" out="$2"; shift 2
   "$CC" "${COMMON[@]}" -fno-ident "$@" -ffile-prefix-map="$TMP"=/hway-build "${SECP_DEFS[@]}" \
-    -I"$src" -I"$src/src" -I"$TMP/gen/src" -w -c enclaves/vault/secp256k1_unit.c -o "$out"
+    -I"$src" -I"$src/src" -w -c enclaves/vault/secp256k1_unit.c -o "$out"
 }
 
 build_one() { # $1 = output wasm, $2 = object dir, rest = extra cflags; also writes the -kdf twin
@@ -116,7 +137,7 @@ build_one() { # $1 = output wasm, $2 = object dir, rest = extra cflags; also wri
   local objs=() s o
   mkdir -p "$obj"
   for s in $SRCS; do
-    "$CC" "${COMMON[@]}" -fno-ident "$@" -I"$SECP" -I"$ARGON2/include" -c "enclaves/vault/$s" -o "$obj/${s%.c}.o"
+    "$CC" "${COMMON[@]}" -fno-ident "$@" -I"$TMP/secp" -I"$ARGON2/include" -c "enclaves/vault/$s" -o "$obj/${s%.c}.o"
     objs+=("$obj/${s%.c}.o")
   done
   for s in $ARGON2_SRCS; do
@@ -134,12 +155,12 @@ build_one() { # $1 = output wasm, $2 = object dir, rest = extra cflags; also wri
 
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
-gen_static_context "$TMP/gen"
-patched_secp "$TMP/secp"
+secp_sources "$TMP/secp"
 if [ -n "$CT_OBJECTS" ]; then
+  control_sources "$TMP/secp" "$TMP/secp-control"
   compile_secp "$TMP/secp" "$CT_OBJECTS/secp256k1_unit.o"
-  compile_secp "$SECP" "$CT_OBJECTS/secp256k1_unit.unpatched.o"
-  echo "build.sh --ct-objects: $CT_OBJECTS/secp256k1_unit.o (patched) and secp256k1_unit.unpatched.o"
+  compile_secp "$TMP/secp-control" "$CT_OBJECTS/secp256k1_unit.control.o"
+  echo "build.sh --ct-objects: $CT_OBJECTS/secp256k1_unit.o (as built) and secp256k1_unit.control.o"
   exit 0
 fi
 build_one "$TMP/vault.wasm" "$TMP/obj-prod"

@@ -75,7 +75,7 @@ static int sign_ctx(secp256k1_context **out) {
     secp256k1_context *ctx = NULL;
     int rc;
     if (g_sign != NULL) { *out = g_sign; return HW_OK; }
-    rc = make_context(SECP256K1_CONTEXT_SIGN, &ctx);
+    rc = make_context(SECP256K1_CONTEXT_NONE, &ctx);
     if (rc == HW_OK) rc = randomize(ctx);
     if (rc != HW_OK) {
         if (ctx != NULL) {
@@ -103,7 +103,7 @@ static int secret_ctx(secp256k1_context **out) {
 static int verify_ctx(secp256k1_context **out) {
     int rc;
     if (g_verify == NULL) {
-        rc = make_context(SECP256K1_CONTEXT_VERIFY, &g_verify);
+        rc = make_context(SECP256K1_CONTEXT_NONE, &g_verify);
         if (rc != HW_OK) return rc;
     }
     *out = g_verify;
