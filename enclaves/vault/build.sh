@@ -29,8 +29,8 @@ export LC_ALL=C SOURCE_DATE_EPOCH=0 ZERO_AR_DATE=1
 
 CC="${CC:-clang}"
 # libsecp256k1 0.5.0, the upstream release tarball as Debian ships it (trixie's libsecp256k1 source
-# package; the SHA-256 is the one Debian's signed Sources index lists). Not from npm: no npm package
-# carries a current release's sources. 0.5.0 over the 2019 snapshot the secp256k1 npm package bundles:
+# package; the SHA-256 is the one Debian's trixie Sources index lists for it). Not from npm: no npm
+# package carries a current release's sources. 0.5.0 over the 2019 snapshot the secp256k1 npm package bundles:
 # safegcd inversion and the signed-digit multi-comb halve a signature's cost in wasm (bench:enclave),
 # and it has upstream's constant-time fixes (v0.3.1, v0.3.2) built in.
 SECP_VERSION=0.5.0
@@ -98,12 +98,14 @@ secp_sources() { # $1 = directory that receives include/ and src/
   if [ ! -f "$tarball" ] || [ "$(sha256sum "$tarball" | cut -d' ' -f1)" != "$SECP_SHA256" ]; then
     mkdir -p "$SECP_CACHE"
     echo "build.sh: downloading $SECP_URL" >&2
-    if ! curl -fsSL --retry 3 -o "$tarball.part" "$SECP_URL"; then
-      rm -f "$tarball.part"
+    # A name of this run's own: two builds at once (the check and the constant-time test) must not
+    # write one file.
+    if ! curl -fsSL --retry 3 -o "$tarball.part.$$" "$SECP_URL"; then
+      rm -f "$tarball.part.$$"
       echo "build.sh: cannot download libsecp256k1 $SECP_VERSION from $SECP_URL (set HWAY_SECP_URL to a mirror, or put $SECP_TARBALL in $SECP_CACHE)" >&2
       exit 1
     fi
-    mv "$tarball.part" "$tarball"
+    mv "$tarball.part.$$" "$tarball"
   fi
   local got
   got="$(sha256sum "$tarball" | cut -d' ' -f1)"

@@ -100,6 +100,9 @@ static int secret_ctx(secp256k1_context **out) {
     return HW_OK;
 }
 
+/* Since libsecp256k1 0.2 a context holds no tables (they are static data), so both are created with
+ * SECP256K1_CONTEXT_NONE; verification keeps its own context so that it never touches the signing
+ * blinding or its use count. */
 static int verify_ctx(secp256k1_context **out) {
     int rc;
     if (g_verify == NULL) {
