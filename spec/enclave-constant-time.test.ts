@@ -60,15 +60,22 @@ const count = (body: Instr[], ops: Set<string> | string): number => body.filter(
  * - the latch of the loop it closes (`br_if 0` right before that loop's `end`), taken on
  *   `counter <cmp> constant`, where the loop changes `counter` only by adding a constant to it: a loop
  *   over public bounds; or
- * - taken on `flag & 1`, where every write of `flag` stores a constant: the flag then depends only on
- *   which way earlier branches went, and by induction those are public too (ecmult_gen's "first
- *   lookup" flag, which skips the addition to the point at infinity).
+ * - taken on `flag & 1`, where every write of `flag` stores a constant and the first of them comes
+ *   before any block or loop (so `flag` is not a parameter holding the caller's data): the flag then
+ *   depends only on which way earlier branches went, and by induction those are public too
+ *   (ecmult_gen's "first lookup" flag, which skips the addition to the point at infinity).
  */
 function nonPublicBranches(body: Instr[]): string[] {
   const problems: string[] = [];
   const open: { op: string; at: number }[] = [];
-  const writtenOnlyWithConstants = (local: string): boolean =>
-    body.every((w, j) => !((w.op === 'local.set' || w.op === 'local.tee') && w.arg === local) || body[j - 1]?.op === 'i32.const');
+  const isAccess = (w: Instr, local: string) => /^local\.(get|set|tee)$/.test(w.op) && w.arg === local;
+  const isWrite = (w: Instr, local: string) => (w.op === 'local.set' || w.op === 'local.tee') && w.arg === local;
+  const writtenOnlyWithConstants = (local: string): boolean => {
+    const first = body.findIndex((w) => isAccess(w, local));
+    const firstBlock = body.findIndex((w) => w.op === 'block' || w.op === 'loop' || w.op === 'if');
+    if (first < 0 || !isWrite(body[first]!, local) || (firstBlock >= 0 && first > firstBlock)) return false;
+    return body.every((w, j) => !isWrite(w, local) || body[j - 1]?.op === 'i32.const');
+  };
   body.forEach((ins, k) => {
     if (ins.op === 'block' || ins.op === 'loop' || ins.op === 'if') open.push({ op: ins.op, at: k });
     else if (ins.op === 'end') open.pop();
@@ -76,7 +83,7 @@ function nonPublicBranches(body: Instr[]): string[] {
     const where = `br_if #${k}`;
     const [ref, bound, cmp] = [body[k - 3], body[k - 2], body[k - 1]];
     if (ref?.op === 'local.get' && bound?.op === 'i32.const' && bound.arg === '1' && cmp?.op === 'i32.and') {
-      if (!writtenOnlyWithConstants(ref.arg)) problems.push(`${where} is taken on local ${ref.arg}, which is written with computed values`);
+      if (!writtenOnlyWithConstants(ref.arg)) problems.push(`${where} is taken on local ${ref.arg}, which is not a flag written only with constants`);
       return;
     }
     const loop = open[open.length - 1];
@@ -150,13 +157,19 @@ describe('libsecp256k1 0.5.0 as built', () => {
     expect(count(fn(control, 'secp256k1_gej_add_ge'), 'select')).toBeGreaterThan(count(fn(built, 'secp256k1_gej_add_ge'), 'select'));
   });
 
-  test('control: the branch check itself rejects a branch taken on a computed value', () => {
+  test('control: the branch check itself rejects a branch taken on a computed value or on a parameter', () => {
     // ecmult_gen's `first` flag is written only with constants; a flag computed from data is not accepted.
     const flagged: Instr[] = [
       { op: 'local.get', arg: '5' }, { op: 'i32.const', arg: '7' }, { op: 'i32.xor', arg: '' }, { op: 'local.set', arg: '9' },
       { op: 'block', arg: '' }, { op: 'local.get', arg: '9' }, { op: 'i32.const', arg: '1' }, { op: 'i32.and', arg: '' }, { op: 'br_if', arg: '0' }, { op: 'end', arg: '' },
     ];
-    expect(nonPublicBranches(flagged)).toEqual(['br_if #8 is taken on local 9, which is written with computed values']);
+    expect(nonPublicBranches(flagged)).toEqual(['br_if #8 is taken on local 9, which is not a flag written only with constants']);
+    // A parameter (read before any write) is the caller's data, even if the body writes only constants.
+    const param: Instr[] = [
+      { op: 'block', arg: '' }, { op: 'local.get', arg: '0' }, { op: 'i32.const', arg: '1' }, { op: 'i32.and', arg: '' }, { op: 'br_if', arg: '0' }, { op: 'end', arg: '' },
+      { op: 'i32.const', arg: '1' }, { op: 'local.set', arg: '0' },
+    ];
+    expect(nonPublicBranches(param)).toEqual(['br_if #4 is taken on local 0, which is not a flag written only with constants']);
   });
 });
 
