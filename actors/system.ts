@@ -24,8 +24,8 @@ interface NactActor {
  * nact builds a context for every message with `children: new Map(this.childReferences)`: a copy of
  * every child reference, per message. The vault supervisor has one child per active vault, so with
  * 10,000 active vaults each sign copied 10,000 entries several times (bench:profile --keys 10000:
- * 3.9 of a sign's 6.1 ms of CPU, 190 signs/s; 3,233 signs/s without the copy). Nothing here reads `children` on a message's context, so it
- * becomes a getter that copies only when read. nact is pinned (7.6.2, frozen since 2021); the shape is
+ * 3.9 of a sign's 6.1 ms of CPU, 190 signs/s; 3,233 signs/s without the copy). Nothing here reads
+ * `children` on a message's context, so it becomes a getter that copies only when read. nact is pinned (7.6.2, frozen since 2021); the shape is
  * checked so that a different nact fails here, at start-up, rather than silently.
  */
 function lazyChildrenContext(): void {

@@ -94,8 +94,9 @@ LDFLAGS=(-mexec-model=reactor -Wl,--strip-all -Wl,--max-memory=67108864 -Wl,-z,s
 
 # libsecp256k1's sources: the release tarball, fetched into the cache once and checked every build.
 secp_sources() { # $1 = directory that receives include/ and src/
-  local tarball="$SECP_CACHE/$SECP_TARBALL"
-  if [ ! -f "$tarball" ] || [ "$(sha256sum "$tarball" | cut -d' ' -f1)" != "$SECP_SHA256" ]; then
+  local tarball="$SECP_CACHE/$SECP_TARBALL" got=""
+  [ -f "$tarball" ] && got="$(sha256sum "$tarball" | cut -d' ' -f1)"
+  if [ "$got" != "$SECP_SHA256" ]; then
     mkdir -p "$SECP_CACHE"
     echo "build.sh: downloading $SECP_URL" >&2
     # A name of this run's own: two builds at once (the check and the constant-time test) must not
@@ -106,9 +107,8 @@ secp_sources() { # $1 = directory that receives include/ and src/
       exit 1
     fi
     mv "$tarball.part.$$" "$tarball"
+    got="$(sha256sum "$tarball" | cut -d' ' -f1)"
   fi
-  local got
-  got="$(sha256sum "$tarball" | cut -d' ' -f1)"
   if [ "$got" != "$SECP_SHA256" ]; then
     echo "build.sh: $tarball has SHA-256 $got, expected $SECP_SHA256; refusing to build from it" >&2
     exit 1
