@@ -32,6 +32,7 @@ test('hway start --help shows --http', async () => {
   expect(r.code).toBe(0);
   expect(r.stdout).toMatch(/^ {2}--http HOST:PORT .*\(env HWAY_HTTP\)$/m);
   expect(r.stdout).toContain('--http 0.0.0.0:PORT shows them to anyone');
+  expect(r.stdout).toMatch(/^ {2}--ready-ping-ms MS .*\(env HWAY_READY_PING_MS\b.*$/m);
 });
 
 test('a bad address is a usage error, from the flag or from HWAY_HTTP', async () => {
@@ -42,6 +43,10 @@ test('a bad address is a usage error, from the flag or from HWAY_HTTP', async ()
   const env = await hway(['start', ...O, '--data-dir', join(dir, 'bad'), '--json'], { env: { HWAY_HTTP: 'not an address' } });
   expect(env.code).toBe(2);
   expect(env.json.error.message).toContain('--http');
+  const ping = await hway(['start', ...O, '--data-dir', join(dir, 'bad'), '--http', '127.0.0.1:0', '--ready-ping-ms', '0', '--json']);
+  expect(ping.code).toBe(2);
+  expect(ping.json.error.code).toBe('E_BAD_INPUT');
+  expect(ping.json.error.message).toContain('--ready-ping-ms');
 });
 
 test('start --http 127.0.0.1:0: health, readiness and metrics of the running node; closed on SIGTERM', async () => {

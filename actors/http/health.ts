@@ -27,11 +27,8 @@ export interface Readiness {
   reasons: ReadinessReason[];
 }
 
-/** How long /readyz waits for PONG: below the 1 s an orchestrator's probe usually allows in all. */
-export const READY_PING_MS = 500;
-
-/** The readiness of `view`, given the outcome of a PING just made (see redis-reads.ts `ping`). */
-export function assess(view: NodeView, redis: Ping): Readiness {
+/** The readiness of `view`, given the outcome of a PING just made within `pingMs` (see redis-reads.ts `ping`). */
+export function assess(view: NodeView, redis: Ping, pingMs: number): Readiness {
   const reasons: ReadinessReason[] = [];
   const phase = view.phase();
   if (phase === 'stopping') {
@@ -39,7 +36,7 @@ export function assess(view: NodeView, redis: Ping): Readiness {
   } else if (phase !== 'started') {
     reasons.push({ code: 'NOT_STARTED', message: phase === 'starting' ? 'the node is starting' : 'the node is not started' });
   }
-  if (!redis.ok) reasons.push({ code: 'REDIS_UNREACHABLE', message: `Redis did not answer a PING within ${READY_PING_MS} ms (${redis.reason})` });
+  if (!redis.ok) reasons.push({ code: 'REDIS_UNREACHABLE', message: `Redis did not answer a PING within ${pingMs} ms (${redis.reason})` });
   if (view.enclave() === undefined) reasons.push({ code: 'ENCLAVE_NOT_LOADED', message: 'the enclave plugin is not loaded' });
   // While stopping, leases are given up on purpose: STOPPING says it.
   const ingress = phase === 'stopping' ? undefined : view.ingress();

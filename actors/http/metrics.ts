@@ -13,7 +13,7 @@
 // existing dashboards work.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TaskObservation } from '../ingress/executor.js';
-import { assess, READY_PING_MS, type Readiness } from './health.js';
+import { assess, type Readiness } from './health.js';
 import { within } from '../within.js';
 import { ping, readGateway, readQueues, type GatewayReading, type Ping, type QueueReading } from '../inspect/node-reads.js';
 import type { IngressView, NodeView } from './view.js';
@@ -21,8 +21,10 @@ import type { PoolStats } from '../../enclaves/pool.js';
 import type { GatewayStats } from '../gateway/gateway.js';
 import type { SupervisorStats } from '../vault/vault-supervisor.js';
 
-/** A scrape's Redis reads and the vault supervisor's answer give up after this (the scrape then shows the last values). */
-const READ_MS = 2000;
+/** How long /readyz waits for PONG (HttpOptions.readyPingMs): below the 1 s an orchestrator's probe usually allows in all. */
+export const DEFAULT_READY_PING_MS = 500;
+/** A scrape's Redis reads and the vault supervisor's answer give up after this (HttpOptions.scrapeReadMs; the scrape then shows the last values). */
+export const DEFAULT_SCRAPE_READ_MS = 2000;
 
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const RUN_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -53,7 +55,15 @@ export class NodeMetrics {
   /** Copy a scrape's snapshot into the mirrored metrics. */
   private readonly mirrors: Array<(s: Snapshot) => void> = [];
 
-  constructor(private readonly view: NodeView) {
+  private readonly readyPingMs: number;
+  private readonly readMs: number;
+
+  constructor(
+    private readonly view: NodeView,
+    bounds: { readyPingMs?: number; scrapeReadMs?: number } = {},
+  ) {
+    this.readyPingMs = bounds.readyPingMs ?? DEFAULT_READY_PING_MS;
+    this.readMs = bounds.scrapeReadMs ?? DEFAULT_SCRAPE_READ_MS;
     const r = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     new Gauge({ name: 'hway_node_info', help: 'Always 1; the label names this node.', labelNames: ['node'], registers: r }).set({ node: view.nodeId }, 1);
@@ -127,7 +137,7 @@ export class NodeMetrics {
 
   /** /readyz: a bounded PING, then the checks of health.ts. */
   async readiness(): Promise<Readiness> {
-    return assess(this.view, await this.ping(READY_PING_MS));
+    return assess(this.view, await this.ping(this.readyPingMs), this.readyPingMs);
   }
 
   /** /metrics: one snapshot of the node, copied into the registry, in the Prometheus text format. */
@@ -148,13 +158,13 @@ export class NodeMetrics {
     const ingress = v.ingress();
     const vaults = v.vaults();
     const [redis, vaultStats, queues, conns] = await Promise.all([
-      this.ping(READ_MS),
-      vaults === undefined ? undefined : within(vaults, READ_MS).catch(() => undefined),
-      ingress === undefined ? undefined : readQueues(v.redis, v.prefix, ingress.owned, READ_MS).catch(() => undefined),
-      v.gateway() === undefined ? undefined : readGateway(v.redis, v.prefix, v.nodeId, READ_MS).catch(() => undefined),
+      this.ping(this.readMs),
+      vaults === undefined ? undefined : within(vaults, this.readMs).catch(() => undefined),
+      ingress === undefined ? undefined : readQueues(v.redis, v.prefix, ingress.owned, this.readMs).catch(() => undefined),
+      v.gateway() === undefined ? undefined : readGateway(v.redis, v.prefix, v.nodeId, this.readMs).catch(() => undefined),
     ]);
     // Counters are read after the awaits, so that they are at least as new as the Redis reads.
-    return { ingress: v.ingress(), enclave: v.enclave(), vaults: vaultStats, gateway: v.gateway(), queues, conns, reconnects: v.redisReconnects(), redis, ready: assess(v, redis) };
+    return { ingress: v.ingress(), enclave: v.enclave(), vaults: vaultStats, gateway: v.gateway(), queues, conns, reconnects: v.redisReconnects(), redis, ready: assess(v, redis, this.readMs) };
   }
 
   /** A counter that mirrors a monotonic count of the node's (undefined: keep the last value). */

@@ -13,6 +13,16 @@ export interface HttpOptions {
   host?: string;
   /** TCP port; 0 picks a free one (the bound address is in `node.stats().http.url`). */
   port: number;
+  /**
+   * How long /readyz waits for Redis's PONG before it answers REDIS_UNREACHABLE. Default 500 ms: under
+   * the 1 s an orchestrator's probe usually allows in all. Raise it where the probe allows more.
+   */
+  readyPingMs?: number;
+  /**
+   * How long a /metrics scrape waits for each of its reads (Redis, the vault supervisor's counts) before
+   * it shows the last values it had. Default 2000 ms.
+   */
+  scrapeReadMs?: number;
 }
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1';
@@ -21,7 +31,7 @@ export const DEFAULT_HTTP_HOST = '127.0.0.1';
  * Parses `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT` (the --http flag and HWAY_HTTP); a missing host
  * is loopback. E_BAD_INPUT (permanent) when it is none of these.
  */
-export function parseHttpAddress(text: string): Required<HttpOptions> {
+export function parseHttpAddress(text: string): { host: string; port: number } {
   const s = text.trim();
   const m = /^(?:(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]*)):)?(\d{1,5})$/.exec(s);
   const port = m ? Number(m[3]) : NaN;
@@ -30,6 +40,16 @@ export function parseHttpAddress(text: string): Required<HttpOptions> {
   }
   const host = m[1] ?? (m[2] || DEFAULT_HTTP_HOST);
   return { host, port };
+}
+
+/** E_BAD_INPUT (permanent) unless each bound that is given is a positive number of milliseconds. */
+export function checkHttpBounds(opts: Pick<HttpOptions, 'readyPingMs' | 'scrapeReadMs'>): void {
+  for (const name of ['readyPingMs', 'scrapeReadMs'] as const) {
+    const v = opts[name];
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) {
+      throw new HwayError('E_BAD_INPUT', `http.${name} must be a positive number of milliseconds, got ${String(v)}`, { permanent: true });
+    }
+  }
 }
 
 /** The URL of a bound address (IPv6 in brackets). */

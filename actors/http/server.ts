@@ -21,7 +21,7 @@ import { NodeMetrics } from './metrics.js';
 import { restApi } from './rest/plugin.js';
 import { clusterPage } from './page/routes.js';
 import { rpcRoutes } from './rpc/routes.js';
-import { DEFAULT_HTTP_HOST, httpUrl, type HttpOptions } from './options.js';
+import { checkHttpBounds, DEFAULT_HTTP_HOST, httpUrl, type HttpOptions } from './options.js';
 import type { NodeView } from './view.js';
 
 export interface HttpEndpoint {
@@ -36,7 +36,8 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i;
 
 export async function openHttpEndpoint(opts: HttpOptions, view: NodeView, log: Logger): Promise<HttpEndpoint> {
   const host = opts.host ?? DEFAULT_HTTP_HOST;
-  const metrics = new NodeMetrics(view);
+  checkHttpBounds(opts);
+  const metrics = new NodeMetrics(view, opts);
   // Closing must not wait for a scraper's keep-alive connection.
   const app = Fastify({ logger: false, forceCloseConnections: true });
 

@@ -44,7 +44,10 @@ export function testCluster(name: string, partitions = 8): TestCluster {
       // seconds of CPU, many more on a busy machine: ordinary work, see ./enclave.ts openEnclave).
       // Auth is off unless the test brings a secret (or its own check): the suites about auth do.
       const insecure = opts.tokenSecret === undefined && opts.authorize === undefined && opts.tokenSecretFile === undefined;
-      const n = createNode({ redis: REDIS, prefix, partitions, dataDir, masterKeys: masterKey, leaseMs: 1500, enclaveTimeoutMs: HANG_MS, insecure, ...opts });
+      // The HTTP endpoint's reads of Redis and of the node (a /readyz PING, a scrape) are ordinary work
+      // too: hang-only unless the test sets them (a busy machine takes more than 500 ms for a PING).
+      const http = opts.http && { readyPingMs: HANG_MS, scrapeReadMs: HANG_MS, ...opts.http };
+      const n = createNode({ redis: REDIS, prefix, partitions, dataDir, masterKeys: masterKey, leaseMs: 1500, enclaveTimeoutMs: HANG_MS, insecure, ...opts, ...(http ? { http } : {}) });
       nodes.push(n);
       return n;
     },
