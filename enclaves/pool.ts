@@ -87,6 +87,7 @@ class WorkerSlot {
   private readonly queue: Call[] = [];
   private running: Call[] | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private scheduled: NodeJS.Immediate | undefined;
   /** The call the watchdog saw executing, and when it first saw it (host clock). */
   private watched = { seq: 0, since: 0 };
   private closed = false;
@@ -114,12 +115,15 @@ class WorkerSlot {
     if (this.closed) return call.reject(new HwayError('E_CLOSED', 'enclave pool is closed'));
     if (call.fn !== '__close') this.calls++;
     this.queue.push(call);
-    this.pump();
+    // Sent at the end of this turn of the event loop, not at once: calls submitted by the same turn (the
+    // tasks of one fetch, each in its own vault actor) go over as one batch instead of one, then the rest.
+    if (this.scheduled === undefined) this.scheduled = setImmediate(() => ((this.scheduled = undefined), this.pump()));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
+    clearImmediate(this.scheduled);
     const pending = [...(this.running ?? []), ...this.queue.splice(0)];
     this.running = null;
     for (const call of pending) call.reject(new HwayError('E_CLOSED', 'enclave pool is closed'));
