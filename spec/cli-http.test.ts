@@ -47,6 +47,9 @@ test('a bad address is a usage error, from the flag or from HWAY_HTTP', async ()
   expect(ping.code).toBe(2);
   expect(ping.json.error.code).toBe('E_BAD_INPUT');
   expect(ping.json.error.message).toContain('--ready-ping-ms');
+  const alone = await hway(['start', ...O, '--data-dir', join(dir, 'bad'), '--ready-ping-ms', '900', '--json']);
+  expect(alone.code).toBe(2);
+  expect(alone.json.error.message).toContain('--ready-ping-ms needs --http');
 });
 
 test('start --http 127.0.0.1:0: health, readiness and metrics of the running node; closed on SIGTERM', async () => {

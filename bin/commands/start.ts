@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { parseHttpAddress, type HttpOptions } from '../../actors/http/options.js';
 import { setDefaultLogLevel } from '../../log.js';
 import { preflight } from '../../storage/redis-preflight.js';
-import { clusterOptions, connectRedis, flagHelp, parseFlags, positionals, PREFLIGHT_MS, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
+import { clusterOptions, connectRedis, flagHelp, flagSource, parseFlags, positionals, PREFLIGHT_MS, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
 
 const FLAGS = {
   ...REDIS_FLAGS,
@@ -23,7 +23,7 @@ const FLAGS = {
   'dead-letters-days': { type: 'number', env: 'HWAY_DEAD_LETTERS_DAYS', default: 90, arg: 'D', desc: 'days a dead letter is kept' },
   'audit-retention-days': { type: 'number', env: 'HWAY_AUDIT_RETENTION_DAYS', default: 365, arg: 'D', desc: 'days audit entries are kept (auth on; see hway audit)' },
   http: { type: 'string', env: 'HWAY_HTTP', arg: 'HOST:PORT', desc: 'serve /metrics, /healthz, /readyz (no auth), the cluster page, /v1 and /rpc/v0 (credential) here (off by default; HOST defaults to 127.0.0.1, port 0 picks one)' },
-  'ready-ping-ms': { type: 'number', env: 'HWAY_READY_PING_MS', default: 500, arg: 'MS', desc: 'how long /readyz waits for Redis to answer a PING before it says REDIS_UNREACHABLE (keep it under your probe\'s timeout)' },
+  'ready-ping-ms': { type: 'number', env: 'HWAY_READY_PING_MS', default: 500, arg: 'MS', desc: 'with --http: how long /readyz waits for Redis to answer a PING before it says REDIS_UNREACHABLE (keep it under your probe\'s timeout)' },
 } as const;
 
 const help = `hway start [flags]
@@ -79,6 +79,8 @@ export const command: Command = {
       }
       http.readyPingMs = flags['ready-ping-ms'] ?? 500;
       if (!(http.readyPingMs > 0)) throw new UsageError('--ready-ping-ms must be more than 0');
+    } else if (flagSource(flags, 'ready-ping-ms') === 'argv') {
+      throw new UsageError('--ready-ping-ms needs --http (it bounds the endpoint\'s /readyz)');
     }
     const dataDir = resolve(flags['data-dir'] ?? './.hway');
     const keyFile = resolve(flags['master-key-file'] ?? join(dataDir, 'master.key'));
