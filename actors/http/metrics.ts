@@ -14,6 +14,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TaskObservation } from '../ingress/executor.js';
 import { assess, type Readiness } from './health.js';
+import { DEFAULT_READY_PING_MS, DEFAULT_SCRAPE_READ_MS } from './options.js';
 import { within } from '../within.js';
 import { ping, readGateway, readQueues, type GatewayReading, type Ping, type QueueReading } from '../inspect/node-reads.js';
 import type { IngressView, NodeView } from './view.js';
@@ -21,10 +22,6 @@ import type { PoolStats } from '../../enclaves/pool.js';
 import type { GatewayStats } from '../gateway/gateway.js';
 import type { SupervisorStats } from '../vault/vault-supervisor.js';
 
-/** How long /readyz waits for PONG (HttpOptions.readyPingMs): below the 1 s an orchestrator's probe usually allows in all. */
-export const DEFAULT_READY_PING_MS = 500;
-/** A scrape's Redis reads and the vault supervisor's answer give up after this (HttpOptions.scrapeReadMs; the scrape then shows the last values). */
-export const DEFAULT_SCRAPE_READ_MS = 2000;
 
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const RUN_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

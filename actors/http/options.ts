@@ -26,6 +26,10 @@ export interface HttpOptions {
 }
 
 export const DEFAULT_HTTP_HOST = '127.0.0.1';
+/** How long /readyz waits for PONG (`readyPingMs`): below the 1 s an orchestrator's probe usually allows in all. */
+export const DEFAULT_READY_PING_MS = 500;
+/** A scrape's Redis reads and the vault supervisor's answer give up after this (`scrapeReadMs`; the scrape then shows the last values). */
+export const DEFAULT_SCRAPE_READ_MS = 2000;
 
 /**
  * Parses `HOST:PORT`, `[IPv6]:PORT`, `:PORT` or `PORT` (the --http flag and HWAY_HTTP); a missing host

@@ -3,7 +3,7 @@
 // membership, so that other nodes take its partitions at once rather than after lease expiry.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseHttpAddress, type HttpOptions } from '../../actors/http/options.js';
+import { DEFAULT_READY_PING_MS, parseHttpAddress, type HttpOptions } from '../../actors/http/options.js';
 import { setDefaultLogLevel } from '../../log.js';
 import { preflight } from '../../storage/redis-preflight.js';
 import { clusterOptions, connectRedis, flagHelp, flagSource, parseFlags, positionals, PREFLIGHT_MS, REDIS_FLAGS, UsageError, type Command, type Io } from '../cli.js';
@@ -23,7 +23,7 @@ const FLAGS = {
   'dead-letters-days': { type: 'number', env: 'HWAY_DEAD_LETTERS_DAYS', default: 90, arg: 'D', desc: 'days a dead letter is kept' },
   'audit-retention-days': { type: 'number', env: 'HWAY_AUDIT_RETENTION_DAYS', default: 365, arg: 'D', desc: 'days audit entries are kept (auth on; see hway audit)' },
   http: { type: 'string', env: 'HWAY_HTTP', arg: 'HOST:PORT', desc: 'serve /metrics, /healthz, /readyz (no auth), the cluster page, /v1 and /rpc/v0 (credential) here (off by default; HOST defaults to 127.0.0.1, port 0 picks one)' },
-  'ready-ping-ms': { type: 'number', env: 'HWAY_READY_PING_MS', default: 500, arg: 'MS', desc: 'with --http: how long /readyz waits for Redis to answer a PING before it says REDIS_UNREACHABLE (keep it under your probe\'s timeout)' },
+  'ready-ping-ms': { type: 'number', env: 'HWAY_READY_PING_MS', default: DEFAULT_READY_PING_MS, arg: 'MS', desc: 'with --http: how long /readyz waits for Redis to answer a PING before it says REDIS_UNREACHABLE (keep it under your probe\'s timeout)' },
 } as const;
 
 const help = `hway start [flags]
@@ -77,7 +77,7 @@ export const command: Command = {
       } catch (e) {
         throw new UsageError(`--http: ${e instanceof Error ? e.message : String(e)}`);
       }
-      http.readyPingMs = flags['ready-ping-ms'] ?? 500;
+      http.readyPingMs = flags['ready-ping-ms'] ?? DEFAULT_READY_PING_MS;
       if (!(http.readyPingMs > 0)) throw new UsageError('--ready-ping-ms must be more than 0');
     } else if (flagSource(flags, 'ready-ping-ms') === 'argv') {
       throw new UsageError('--ready-ping-ms needs --http (it bounds the endpoint\'s /readyz)');
