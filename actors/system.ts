@@ -25,8 +25,9 @@ interface NactActor {
  * every child reference, per message. The vault supervisor has one child per active vault, so with
  * 10,000 active vaults each sign copied 10,000 entries several times (bench:profile --keys 10000:
  * 3.9 of a sign's 6.1 ms of CPU, 190 signs/s; 3,233 signs/s without the copy). Nothing here reads
- * `children` on a message's context, so it becomes a getter that copies only when read. nact is pinned (7.6.2, frozen since 2021); the shape is
- * checked so that a different nact fails here, at start-up, rather than silently.
+ * `children` on a message's context, so it becomes a getter that copies only when read. nact is
+ * pinned (7.6.2, frozen since 2021); the shape is checked so that a different nact fails here, at
+ * start-up, rather than silently.
  */
 function lazyChildrenContext(): void {
   const { Actor } = createRequire(import.meta.url)('nact/lib/actor.js') as { Actor: { prototype: Record<string, unknown> } };
