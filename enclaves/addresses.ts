@@ -186,6 +186,22 @@ function decodeFil(s: string): { network: FilNetwork; payload: Uint8Array } {
  */
 export function parseAddress(s: string): ParsedAddress {
   if (typeof s !== 'string') throw badAddress('address must be a string');
+  const hit = parsed.get(s);
+  if (hit !== undefined) return hit;
+  const p = Object.freeze(parseUncached(s));
+  // A signing service asks for the same few addresses again and again, and each parse is a keccak
+  // (EIP-55) or a blake2b (Filecoin checksum): on the gateway's request path, once on the producer and
+  // once on the node. Only addresses that parsed are kept; the bound keeps a flood of distinct ones
+  // from growing it (when full it starts over).
+  if (parsed.size >= PARSED_MAX) parsed.clear();
+  parsed.set(s, p);
+  return p;
+}
+
+const PARSED_MAX = 4096;
+const parsed = new Map<string, Readonly<ParsedAddress>>();
+
+function parseUncached(s: string): ParsedAddress {
   if (s.startsWith('0x')) return parseEth(s);
   if (/^[fFtT]/.test(s)) {
     const { network, payload } = decodeFil(s);

@@ -309,6 +309,29 @@ describe('keys, round trips and matching', () => {
     expect(ethAddress(foreign)).toBe('0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf');
   });
 
+  test('parses are remembered safely: the same answer again, frozen, and bad input refused every time', () => {
+    const keys = Array.from({ length: 5000 }, () => secp256k1.getPublicKey(secp256k1.utils.randomSecretKey(), false));
+    const first = addressesOf(keys[0]!);
+    const eth = parseAddress(first.eth.toLowerCase());
+    expect(eth.canonical).toBe(first.eth);
+    expect(Object.isFrozen(eth)).toBe(true);
+    // A caller that tries to change a remembered answer cannot change the next caller's.
+    expect(() => {
+      (eth as { canonical: string }).canonical = '0xbad';
+    }).toThrow(TypeError);
+    expect(parseAddress(first.eth.toLowerCase()).canonical).toBe(first.eth);
+    // More distinct addresses than are kept: every one still parses to its own canonical spelling.
+    for (const k of keys) expect(parseAddress(filAddress(k, 't'))).toEqual({ kind: 'fil', canonical: filAddress(k, 't'), network: 't' });
+    expect(parseAddress(first.eth.toLowerCase()).canonical).toBe(first.eth);
+    // A refusal is never remembered as an answer, and a remembered spelling vouches for no other.
+    const good = EIP55[4]!;
+    const i = good.search(/[a-f]/);
+    const flipped = good.slice(0, i) + good[i]!.toUpperCase() + good.slice(i + 1);
+    expect(parseAddress(good.toLowerCase()).canonical).toBe(good);
+    for (let n = 0; n < 2; n++) expect(codeOf(() => parseAddress(flipped))).toBe('E_BAD_INPUT');
+    expect(parseAddress(good).canonical).toBe(good);
+  });
+
   test('uncompressedPublicKey decompresses 33-byte keys and keeps 65-byte ones', () => {
     const sk = secp256k1.utils.randomSecretKey();
     const full = secp256k1.getPublicKey(sk, false);

@@ -56,7 +56,6 @@ type SupMsg =
   | { k: 'frame'; conn: string; frame: ConnFrame; sealed: Sealed | null; done: () => void }
   | { k: 'evict'; conn: string; reason: string; done: () => void }
   | { k: 'pick'; conns: RouteConn[]; tried: ReadonlySet<string>; reply: (p: Picked) => void }
-  | { k: 'send'; ticket: Ticket; req: SendRequest; resolve: (r: OkReply) => void; reject: (e: HwayError) => void }
   | { k: 'done'; ticket: Ticket }
   | { k: 'reply'; reply: WalletReply; sealed: Sealed | null }
   | { k: 'malformed'; conn: string; id: string; sealed: Sealed | null }
@@ -97,6 +96,8 @@ export class WalletSupervisor {
   private readonly dead = new WeakSet<ActorRef<WalletMsg>>();
   /** Why an actor is being stopped: what its in-flight requests fail with (default E_CLOSED). */
   private readonly why = new WeakMap<ActorRef<WalletMsg>, HwayError>();
+  /** The actor each attempt in flight was sent to, by request id: its answer goes straight there. */
+  private readonly sentTo = new Map<string, { conn: string; ref: ActorRef<WalletMsg> }>();
   /** Attempts in flight on this node (a mirror of the children's counts, for the synchronous stats). */
   private total = 0;
   private stopped = false;
@@ -136,13 +137,42 @@ export class WalletSupervisor {
     return new Promise((reply) => send(this.ref, { k: 'pick', conns, tried, reply }));
   }
 
-  /** Sends one attempt through the ticket's actor; settles with the wallet's answer or why there is none. */
+  /**
+   * Sends one attempt to the ticket's actor; settles with the wallet's answer or why there is none.
+   * Straight to the actor, not through this supervisor's mailbox: it is on every sign's path, and
+   * each hop there costs a loop turn. That is safe because every way a wallet actor stops marks its
+   * ref first, synchronously (stopChild, the crash policy): an actor not marked now has not stopped,
+   * so it takes this message, or its afterStop fails it.
+   */
   send(ticket: Ticket, req: SendRequest): Promise<OkReply> {
     if (this.stopped) {
       this.total--;
       return Promise.reject(new HwayError('E_CLOSED', 'gateway node is stopping'));
     }
-    return new Promise((resolve, reject) => send(this.ref, { k: 'send', ticket, req, resolve, reject }));
+    if (this.why.has(ticket.ref) || this.dead.has(ticket.ref)) {
+      // Its actor stopped between the pick and the send: the connection is gone (or dropped).
+      this.total--;
+      return Promise.reject(new HwayError('E_NO_WALLET', 'wallet disconnected'));
+    }
+    return new Promise((resolve, reject) => {
+      const finish = (): void => {
+        this.sentTo.delete(req.id);
+        send(this.ref, { k: 'done', ticket });
+      };
+      this.sentTo.set(req.id, { conn: ticket.conn.conn, ref: ticket.ref });
+      send(ticket.ref, {
+        t: 'send',
+        ...req,
+        resolve: (r) => {
+          resolve(r);
+          finish();
+        },
+        reject: (e) => {
+          reject(e);
+          finish();
+        },
+      });
+    });
   }
 
   /** Gives back a ticket that was not sent. */
@@ -151,8 +181,16 @@ export class WalletSupervisor {
     else send(this.ref, { k: 'done', ticket });
   }
 
+  /**
+   * A wallet's answer: straight to the actor that sent the request when the answer names that
+   * request's connection (and the actor has not stopped: see send); any other answer through the
+   * supervisor, which routes by connection and drops what nobody there asked for.
+   */
   reply(reply: WalletReply, sealed: Sealed | null): void {
-    if (!this.stopped) send(this.ref, { k: 'reply', reply, sealed });
+    if (this.stopped) return;
+    const to = this.sentTo.get(reply.id);
+    if (to !== undefined && to.conn === reply.conn && !this.why.has(to.ref) && !this.dead.has(to.ref)) send(to.ref, { t: 'reply', reply, sealed });
+    else send(this.ref, { k: 'reply', reply, sealed });
   }
 
   malformed(conn: string, id: string, sealed: Sealed | null): void {
@@ -240,29 +278,6 @@ export class WalletSupervisor {
         child.inflight++;
         this.total++;
         msg.reply({ ticket: { conn: best, ref: child.ref }, busy });
-        return state;
-      }
-      case 'send': {
-        const child = alive(msg.ticket.conn.conn);
-        if (child === undefined || child.ref !== msg.ticket.ref) {
-          // Its actor stopped between the pick and the send: the connection is gone (or dropped).
-          this.total--;
-          msg.reject(new HwayError('E_NO_WALLET', 'wallet disconnected'));
-          return state;
-        }
-        const finish = (): void => send(ctx.self, { k: 'done', ticket: msg.ticket });
-        send(child.ref, {
-          t: 'send',
-          ...msg.req,
-          resolve: (r) => {
-            msg.resolve(r);
-            finish();
-          },
-          reject: (e) => {
-            msg.reject(e);
-            finish();
-          },
-        });
         return state;
       }
       case 'done': {
@@ -369,8 +384,6 @@ function failSupMsg(msg: SupMsg | undefined, why: HwayError): void {
       return msg.done();
     case 'pick':
       return msg.reply({ busy: false });
-    case 'send':
-      return msg.reject(why);
     case 'live':
       return msg.reply([]);
     case 'held':
