@@ -124,6 +124,9 @@ describe('rate limits', () => {
     await Promise.all([b.next('ready'), rlWallet.next('connected')]);
   });
   afterAll(async () => {
+    // The wallet and the second node first: a wallet says bye on the hello stream as it stops, which
+    // would leave that stream behind a clean-up made before it.
+    await Promise.all([rlWallet?.stop(), b?.stop()]);
     await a?.stop();
     await cleanup(redis, rlPrefix);
   });
