@@ -1,7 +1,8 @@
 // WalletSupervisor: the parent of this node's wallet actors (wallet-actor.ts), in the node's actor
-// system. It spawns WalletActor(conn) on the first message for a connection, routes messages to it,
-// bounds its queue by counting its requests in flight, picks the connection a request goes to, and
-// applies the supervision policy.
+// system. It spawns WalletActor(conn) on the first message for a connection, routes messages to it
+// (except a request's attempt and the wallet's answer to it, which go to the actor directly: see
+// send), bounds its queue by counting its requests in flight, picks the connection a request goes
+// to, and applies the supervision policy.
 //
 //   system ── gw-wallets (WalletSupervisor) ── WalletActor(conn)…
 //
