@@ -107,8 +107,9 @@ class Direct {
 /**
  * The gateway's Redis hops with none of its work: the producer's RPUSH, popped by BLMPOP; the same
  * SPUBLISH to the wallet as Direct, its answer on the relay's channel; a PUBLISH back to the producer.
- * No tokens, MACs, limits, routing, actors or signature check. Its overhead over Direct is what any
- * node between a producer and a wallet costs here; the gateway's overhead beyond it is its own work.
+ * No tokens, MACs, limits, routing, actors or signature check (so its request frames are also smaller:
+ * no JWT). Its overhead over Direct is what any node between a producer and a wallet costs here; the
+ * gateway's overhead beyond it is its own work.
  */
 class Relay {
   private readonly popper = new Redis(REDIS);
