@@ -1,6 +1,6 @@
 // Highway embedded in a Node service: one node and one producer in this process, every vault
 // operation once, plus a task type of the service's own. Run with plain `node` after `npm install hway`
-// (Redis on 127.0.0.1:6379, or HWAY_REDIS):
+// (Redis on 127.0.0.1:6379, or HWAY_REDIS; the key prefix from HWAY_PREFIX, else a fresh one):
 //   node examples/embed.mjs
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { createNode, HwayClient, TokenService } from 'hway';
 
 const redis = process.env.HWAY_REDIS ?? 'redis://127.0.0.1:6379';
 // Producers and nodes must agree on the key prefix and the partition count.
-const prefix = `embed-${randomBytes(4).toString('hex')}`;
+const prefix = process.env.HWAY_PREFIX ?? `embed-${randomBytes(4).toString('hex')}`;
 const partitions = 16;
 const dataDir = mkdtempSync(join(tmpdir(), 'hway-embed-'));
 

@@ -8,11 +8,14 @@
 // Deadlines here are only for hangs: installing and the demo take tens of seconds on a busy machine.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import semver from 'semver';
+import { Redis } from 'ioredis';
+import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 import { ROOT } from './helpers/cli.js';
 
 const run = promisify(execFile);
@@ -35,9 +38,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs a command in the consumer project. */
-function inApp(cmd: string, args: string[]): Promise<Ran> {
-  const proc = spawn(cmd, args, { cwd: app, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a command in the consumer project (`env`: variables on top of the clean environment). */
+function inApp(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+  const proc = spawn(cmd, args, { cwd: app, env: { ...cleanEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -111,7 +114,13 @@ test('the README shows the library example exactly as examples/embed.mjs has it 
 describe('the installed package', () => {
   test('runs the README library example under plain node, with nothing on stderr', async () => {
     copyFileSync(join(ROOT, 'examples', 'embed.mjs'), join(app, 'embed.mjs'));
-    const r = await inApp(process.execPath, ['embed.mjs']);
+    // The example keeps its data, as a service would: the test gives it a prefix and removes that after.
+    const prefix = `embed-test-${randomBytes(4).toString('hex')}`;
+    const redis = new Redis('redis://127.0.0.1:6379'); // the example's default: cleanEnv drops HWAY_REDIS
+    const r = await inApp(process.execPath, ['embed.mjs'], { HWAY_PREFIX: prefix });
+    const left = await keysUnder(redis, prefix);
+    await deleteKeysWithPrefix(redis, prefix);
+    redis.disconnect();
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^generated treasury-1 0x[0-9a-fA-F]{40}$/m);
@@ -120,6 +129,7 @@ describe('the installed package', () => {
     expect(r.stdout).toContain('imported; same key: true ; same signature: true');
     expect(r.stdout).toContain('custom task: {"invoiceId":"inv-7","settled":true}');
     expect(r.stdout.trim().endsWith('stopped')).toBe(true);
+    expect(left).toBeGreaterThan(0); // it kept its data under the prefix it was given
   }, 10 * MINUTES);
 
   test('a strict NodeNext TypeScript consumer compiles against the shipped types (skipLibCheck false)', async () => {
@@ -166,3 +176,15 @@ describe('the installed package', () => {
     console.log(`hway/client: ${seen.size} modules of hway (${bytes} bytes), packages ${[...bare].filter((s) => !s.startsWith('node:')).sort().join(', ')}`);
   });
 });
+
+/** How many keys are under `prefix`: in a full SCAN, since one call may return none of them. */
+async function keysUnder(redis: Redis, prefix: string): Promise<number> {
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    n += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return n;
+}
