@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { createNode } from '../actors/node.js';
 import { HwayError } from '../errors.js';
 import { HANG_MS } from './helpers/deadlines.js';
+import { countKeys } from './helpers/redis.js';
 import { REDIS, testRedis } from './helpers/node.js';
 import { cleanup, testPrefix } from './fixtures/ingress-helpers.js';
 
@@ -34,22 +35,11 @@ async function startError(opts: Parameters<typeof createNode>[0]): Promise<HwayE
   return e as HwayError;
 }
 
-async function keysUnderPrefix(): Promise<number> {
-  let n = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    n += keys.length;
-    cursor = next;
-  } while (cursor !== '0');
-  return n;
-}
-
 test('no token secret and not told to run without auth: start() refuses with E_AUTH_REQUIRED, Redis untouched', async () => {
   const e = await startError({ ...base, dataDir: join(dir, 'none') });
   expect(e.code).toBe('E_AUTH_REQUIRED');
   expect(e.message).toMatch(/insecure/);
-  expect(await keysUnderPrefix()).toBe(0);
+  expect(await countKeys(redis, prefix)).toBe(0);
 });
 
 test('a secret file readable by others, or too short, is refused (E_BAD_INPUT, the secret not in the message)', async () => {

@@ -17,6 +17,7 @@ import semver from 'semver';
 import { Redis } from 'ioredis';
 import { deleteKeysWithPrefix } from '../storage/prefix-keys.js';
 import { ROOT } from './helpers/cli.js';
+import { countKeys } from './helpers/redis.js';
 
 const run = promisify(execFile);
 const MINUTES = 60_000;
@@ -118,7 +119,7 @@ describe('the installed package', () => {
     const prefix = `embed-test-${randomBytes(4).toString('hex')}`;
     const redis = new Redis('redis://127.0.0.1:6379'); // the example's default: cleanEnv drops HWAY_REDIS
     const r = await inApp(process.execPath, ['embed.mjs'], { HWAY_PREFIX: prefix });
-    const left = await keysUnder(redis, prefix);
+    const left = await countKeys(redis, prefix);
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
     expect(r.stderr).toBe('');
@@ -176,15 +177,3 @@ describe('the installed package', () => {
     console.log(`hway/client: ${seen.size} modules of hway (${bytes} bytes), packages ${[...bare].filter((s) => !s.startsWith('node:')).sort().join(', ')}`);
   });
 });
-
-/** How many keys are under `prefix`: in a full SCAN, since one call may return none of them. */
-async function keysUnder(redis: Redis, prefix: string): Promise<number> {
-  let n = 0;
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    n += keys.length;
-    cursor = next;
-  } while (cursor !== '0');
-  return n;
-}

@@ -132,3 +132,15 @@ export async function wake(redis: Redis, channel: string, message = 'q'): Promis
 export function testKey(prefix: string, name: string): string {
   return `${prefix}:{test}:${name}`;
 }
+
+/** How many keys are under `prefix` on one Redis: a full SCAN, since one call may return none of them. */
+export async function countKeys(redis: Redis, prefix: string): Promise<number> {
+  let n = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    n += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return n;
+}
