@@ -150,7 +150,7 @@ export class WalletSupervisor {
       this.total--;
       return Promise.reject(new HwayError('E_CLOSED', 'gateway node is stopping'));
     }
-    if (this.why.has(ticket.ref) || this.dead.has(ticket.ref)) {
+    if (this.stopping(ticket.ref)) {
       // Its actor stopped between the pick and the send: the connection is gone (or dropped).
       this.total--;
       return Promise.reject(new HwayError('E_NO_WALLET', 'wallet disconnected'));
@@ -190,7 +190,7 @@ export class WalletSupervisor {
   reply(reply: WalletReply, sealed: Sealed | null): void {
     if (this.stopped) return;
     const to = this.sentTo.get(reply.id);
-    if (to !== undefined && to.conn === reply.conn && !this.why.has(to.ref) && !this.dead.has(to.ref)) send(to.ref, { t: 'reply', reply, sealed });
+    if (to !== undefined && to.conn === reply.conn && !this.stopping(to.ref)) send(to.ref, { t: 'reply', reply, sealed });
     else send(this.ref, { k: 'reply', reply, sealed });
   }
 
@@ -349,6 +349,11 @@ export class WalletSupervisor {
         return state;
       }
     }
+  }
+
+  /** Whether the actor has been stopped (or is being): every stop records its reason first, crashes too. */
+  private stopping(ref: ActorRef<WalletMsg>): boolean {
+    return this.why.has(ref);
   }
 
   private stopChild(child: Child, why: HwayError): void {
